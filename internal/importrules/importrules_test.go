@@ -1,0 +1,167 @@
+package importrules
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/kiln-ci/kiln/"
+
+// Sides of the architecture, by package path prefix below the module.
+var (
+	coordinatorSide = []string{"internal/coordinator", "internal/store", "internal/git", "internal/api", "internal/web"}
+	runnerSide      = []string{"internal/runner", "internal/executor", "internal/gpu"}
+	// Shared packages may be imported by both sides and import neither.
+	shared = []string{"internal/testenv", "internal/ci", "internal/jobspec", "internal/protocol", "internal/machine", "internal/version"}
+	// stdlibOnly packages import nothing outside the standard library and the module's
+	// own stdlib-only packages.
+	stdlibOnly = []string{"internal/jobspec", "internal/machine", "internal/version"}
+	// noIO packages may not reach the operating system: they get files as an fs.FS.
+	noIO        = []string{"internal/ci"}
+	ioPackages  = []string{"os", "os/exec", "os/signal", "net", "net/http", "io/ioutil", "syscall", "database/sql", "plugin", "unsafe"}
+	e2eTestDirs = []string{"internal/e2e", "cmd/"}
+)
+
+func under(pkg string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if pkg == p || strings.HasPrefix(pkg, p+"/") || (strings.HasSuffix(p, "/") && strings.HasPrefix(pkg, p)) {
+			return true
+		}
+	}
+	return false
+}
+
+type file struct {
+	pkg     string // directory relative to the module root
+	path    string
+	test    bool
+	imports []string
+}
+
+func loadFiles(t *testing.T) []file {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []file
+	fset := token.NewFileSet()
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			name := d.Name()
+			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "tools") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		ff := file{pkg: filepath.ToSlash(rel), path: path, test: strings.HasSuffix(path, "_test.go")}
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			ff.imports = append(ff.imports, p)
+		}
+		files = append(files, ff)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("found no Go files; is the test running from internal/importrules?")
+	}
+	return files
+}
+
+func TestImportDirection(t *testing.T) {
+	for _, f := range loadFiles(t) {
+		if f.test && under(f.pkg, e2eTestDirs) {
+			continue // end-to-end tests wire both sides, as cmd does
+		}
+		for _, imp := range f.imports {
+			if !strings.HasPrefix(imp, module) {
+				continue
+			}
+			dep := strings.TrimPrefix(imp, module)
+			switch {
+			case under(f.pkg, runnerSide) && under(dep, coordinatorSide):
+				t.Errorf("%s: runner side imports coordinator side %s", f.path, dep)
+			case under(f.pkg, coordinatorSide) && under(dep, runnerSide):
+				t.Errorf("%s: coordinator side imports runner side %s", f.path, dep)
+			case under(f.pkg, shared) && (under(dep, runnerSide) || under(dep, coordinatorSide)):
+				t.Errorf("%s: shared package imports %s; shared packages import neither side", f.path, dep)
+			case !under(f.pkg, []string{"cmd/"}) && strings.HasPrefix(dep, "cmd/"):
+				t.Errorf("%s: imports a command package %s", f.path, dep)
+			}
+		}
+	}
+}
+
+func TestStdlibOnlyPackages(t *testing.T) {
+	for _, f := range loadFiles(t) {
+		if f.test || !under(f.pkg, stdlibOnly) {
+			continue
+		}
+		for _, imp := range f.imports {
+			first := strings.Split(imp, "/")[0]
+			if strings.HasPrefix(imp, module) {
+				if !under(strings.TrimPrefix(imp, module), stdlibOnly) {
+					t.Errorf("%s: stdlib-only package imports %s", f.path, imp)
+				}
+				continue
+			}
+			if strings.Contains(first, ".") {
+				t.Errorf("%s: stdlib-only package imports third-party %s", f.path, imp)
+			}
+		}
+	}
+}
+
+func TestCompilerDoesNoIO(t *testing.T) {
+	for _, f := range loadFiles(t) {
+		if f.test || !under(f.pkg, noIO) {
+			continue
+		}
+		for _, imp := range f.imports {
+			if slices.Contains(ioPackages, imp) {
+				t.Errorf("%s: imports %s; internal/ci reads only the files it is given (fs.FS)", f.path, imp)
+			}
+			if strings.HasPrefix(imp, module) && !under(strings.TrimPrefix(imp, module), append(slices.Clone(noIO), stdlibOnly...)) {
+				t.Errorf("%s: imports %s; internal/ci may import only stdlib-only Kiln packages", f.path, imp)
+			}
+		}
+	}
+}
+
+// TestRulesSeeThePackages guards the rules themselves: a renamed side must not make
+// them vacuous.
+func TestRulesSeeThePackages(t *testing.T) {
+	present := map[string]bool{}
+	for _, f := range loadFiles(t) {
+		present[f.pkg] = true
+	}
+	for _, p := range []string{"internal/jobspec", "internal/executor", "internal/machine", "internal/protocol"} {
+		if !present[p] {
+			t.Errorf("package %s not found; update the import rules", p)
+		}
+	}
+	if _, err := os.Stat("../../go.mod"); err != nil {
+		t.Errorf("module root not where expected: %v", err)
+	}
+}
