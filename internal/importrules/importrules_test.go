@@ -89,8 +89,10 @@ func loadFiles(t *testing.T) []file {
 	return files
 }
 
-func TestImportDirection(t *testing.T) {
-	for _, f := range loadFiles(t) {
+// directionViolations returns one message per import that crosses the architecture.
+func directionViolations(files []file) []string {
+	var out []string
+	for _, f := range files {
 		if f.test && under(f.pkg, e2eTestDirs) {
 			continue // end-to-end tests wire both sides, as cmd does
 		}
@@ -101,15 +103,42 @@ func TestImportDirection(t *testing.T) {
 			dep := strings.TrimPrefix(imp, module)
 			switch {
 			case under(f.pkg, runnerSide) && under(dep, coordinatorSide):
-				t.Errorf("%s: runner side imports coordinator side %s", f.path, dep)
+				out = append(out, f.path+": runner side imports coordinator side "+dep)
 			case under(f.pkg, coordinatorSide) && under(dep, runnerSide):
-				t.Errorf("%s: coordinator side imports runner side %s", f.path, dep)
+				out = append(out, f.path+": coordinator side imports runner side "+dep)
 			case under(f.pkg, shared) && (under(dep, runnerSide) || under(dep, coordinatorSide)):
-				t.Errorf("%s: shared package imports %s; shared packages import neither side", f.path, dep)
+				out = append(out, f.path+": shared package imports "+dep+"; shared packages import neither side")
 			case !under(f.pkg, []string{"cmd/"}) && strings.HasPrefix(dep, "cmd/"):
-				t.Errorf("%s: imports a command package %s", f.path, dep)
+				out = append(out, f.path+": imports a command package "+dep)
 			}
 		}
+	}
+	return out
+}
+
+func TestImportDirection(t *testing.T) {
+	for _, v := range directionViolations(loadFiles(t)) {
+		t.Error(v)
+	}
+}
+
+func TestImportDirectionCatchesViolations(t *testing.T) {
+	bad := []file{
+		{pkg: "internal/runner", path: "r.go", imports: []string{module + "internal/store"}},
+		{pkg: "internal/api", path: "a.go", imports: []string{module + "internal/gpu/lease"}},
+		{pkg: "internal/ci", path: "c.go", imports: []string{module + "internal/executor"}},
+		{pkg: "internal/store", path: "s.go", imports: []string{module + "cmd/kiln"}},
+	}
+	if got := directionViolations(bad); len(got) != len(bad) {
+		t.Errorf("found %d violations in %d bad files: %q", len(got), len(bad), got)
+	}
+	ok := []file{
+		{pkg: "internal/runner", path: "r.go", imports: []string{module + "internal/jobspec", module + "internal/executor"}},
+		{pkg: "internal/e2e", path: "e_test.go", test: true, imports: []string{module + "internal/runner", module + "internal/api"}},
+		{pkg: "cmd/kiln", path: "main.go", imports: []string{module + "internal/runner", module + "internal/api"}},
+	}
+	if got := directionViolations(ok); len(got) != 0 {
+		t.Errorf("allowed imports reported: %q", got)
 	}
 }
 
