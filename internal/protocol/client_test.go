@@ -324,7 +324,6 @@ func TestArtifactUploadRedirectRetargetsHost(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-
 func countPath(s *protocoltest.Server, path string) int {
 	n := 0
 	for _, r := range s.Requests() {

@@ -137,8 +137,8 @@ func (c *Client) PatchTrace(ctx context.Context, jobID int64, jobToken string, s
 	h.Set(HeaderContentRange, fmt.Sprintf("%d-%d", start, start+int64(len(data))-1))
 	resp, err := c.do(ctx, request{
 		endpoint: "jobs/:id/trace", method: http.MethodPatch,
-		path:  "jobs/" + strconv.FormatInt(jobID, 10) + "/trace",
-		query: map[string][]string{"debug_trace": {strconv.FormatBool(debugTrace)}},
+		path:   "jobs/" + strconv.FormatInt(jobID, 10) + "/trace",
+		query:  map[string][]string{"debug_trace": {strconv.FormatBool(debugTrace)}},
 		header: h, body: data, ctype: "text/plain", retryTransport: true,
 	})
 	if err != nil {
