@@ -1,0 +1,464 @@
+package ci
+
+import (
+	"regexp"
+	"slices"
+)
+
+var pullPolicies = []string{"always", "never", "if-not-present"}
+
+// image checks image: a name, or a hash with name and options.
+func (c checker) image(v *Value, where string) {
+	if v.IsString() {
+		if v.Str == "" {
+			c.errorf(v, "%s config can't be blank", where)
+		}
+		return
+	}
+	if v.IsReference() {
+		return
+	}
+	if !v.IsMap() {
+		c.errorf(v, "%s config should be a hash or a string", where)
+		return
+	}
+	c.onlyKeys(v, where, "name", "entrypoint", "docker", "kubernetes", "pull_policy")
+	c.imageCommon(v, where)
+	if x := v.Get("entrypoint"); v.Has("entrypoint") {
+		if !x.IsReference() && (!x.IsSeq() || len(x.Items) == 0) {
+			c.errorf(x, "%s entrypoint config should be an array of strings", where)
+		}
+	}
+}
+
+// imageCommon checks what images and services share: name, docker, kubernetes,
+// pull_policy.
+func (c checker) imageCommon(v *Value, where string) {
+	if c.required(v, where, "name") {
+		c.str(v.Get("name"), where+" name", 1)
+	}
+	if x := v.Get("docker"); v.Has("docker") {
+		w := where + ":docker"
+		if c.typeIs(x, w, "a hash", KindMap) {
+			c.onlyKeys(x, w, "platform", "user")
+			if p := x.Get("platform"); x.Has("platform") {
+				c.str(p, w+" platform", 1)
+			}
+			if u := x.Get("user"); x.Has("user") {
+				c.strMax(u, w+" user", 1, 255)
+			}
+		}
+	}
+	if x := v.Get("kubernetes"); v.Has("kubernetes") {
+		w := where + ":kubernetes"
+		if c.typeIs(x, w, "a hash", KindMap) {
+			c.onlyKeys(x, w, "user")
+			if u := x.Get("user"); x.Has("user") && (u == nil || u.Kind != KindInt) {
+				c.strMax(u, w+" user", 1, 255)
+			}
+		}
+	}
+	if x := v.Get("pull_policy"); v.Has("pull_policy") {
+		w := where + " pull_policy"
+		switch {
+		case x.IsString():
+			c.enum(x, w, pullPolicies...)
+		case x.IsSeq():
+			if len(x.Items) == 0 {
+				c.errorf(x, "%s should be an array of pull policies", w)
+			}
+			for _, it := range x.Items {
+				c.enum(it, w, pullPolicies...)
+			}
+			c.unique(x, w)
+		default:
+			c.errorf(x, "%s should be a string or an array of strings", w)
+		}
+	}
+}
+
+func (c checker) services(v *Value, where string) {
+	if v.IsReference() {
+		return
+	}
+	if !c.typeIs(v, where, "an array of strings or hashes", KindSeq) {
+		return
+	}
+	for _, s := range v.Items {
+		w := where + ":service"
+		switch {
+		case s.IsReference():
+		case s.IsString():
+			if s.Str == "" {
+				c.errorf(s, "%s config can't be blank", w)
+			}
+		case s.IsMap():
+			c.onlyKeys(s, w, "name", "entrypoint", "docker", "kubernetes", "pull_policy", "command", "alias", "variables")
+			c.imageCommon(s, w)
+			if x := s.Get("entrypoint"); s.Has("entrypoint") {
+				c.strList(x, w+" entrypoint", 1)
+			}
+			if x := s.Get("command"); s.Has("command") {
+				c.script(x, w+" command")
+			}
+			if x := s.Get("alias"); s.Has("alias") {
+				c.str(x, w+" alias", 1)
+			}
+			if x := s.Get("variables"); s.Has("variables") {
+				c.variables(x, w+":variables", false)
+			}
+		default:
+			c.errorf(s, "%s config should be a hash or a string", w)
+		}
+	}
+}
+
+var cacheKeyRE = regexp.MustCompile(`^[^/]*[^./][^/]*$`)
+var cachePolicyRE = regexp.MustCompile(`pull-push|pull|push|\$\w{1,255}`)
+
+func (c checker) cache(v *Value, where string) {
+	if v.IsReference() {
+		return
+	}
+	if v.IsSeq() {
+		for _, it := range v.Items {
+			c.cacheItem(it, where)
+		}
+		return
+	}
+	c.cacheItem(v, where)
+}
+
+func (c checker) cacheItem(v *Value, where string) {
+	if v.IsReference() {
+		return
+	}
+	if !c.typeIs(v, where, "a hash", KindMap) {
+		return
+	}
+	c.onlyKeys(v, where, "key", "paths", "policy", "unprotect", "untracked", "when", "fallback_keys")
+	if k := v.Get("key"); v.Has("key") {
+		w := where + ":key"
+		switch {
+		case k.IsString():
+			if !cacheKeyRE.MatchString(k.Str) {
+				c.errorf(k, "%s config cannot contain the \"/\" character or be \".\" or \"..\" only", w)
+			}
+		case k.IsMap():
+			c.onlyKeys(k, w, "files", "files_commits", "prefix")
+			if f := k.Get("files"); k.Has("files") && c.strList(f, w+" files", 1) && len(f.Items) > 10 {
+				c.errorf(f, "%s files has too many entries (maximum 10)", w)
+			}
+			if f := k.Get("files_commits"); k.Has("files_commits") && c.strList(f, w+" files_commits", 1) && len(f.Items) > 2 {
+				c.errorf(f, "%s files_commits has too many entries (maximum 2)", w)
+			}
+			if p := k.Get("prefix"); k.Has("prefix") {
+				c.typeIs(p, w+" prefix", "a string", KindString)
+			}
+		default:
+			c.errorf(k, "%s config should be a hash or a string", w)
+		}
+	}
+	if x := v.Get("paths"); v.Has("paths") {
+		c.strList(x, where+" paths", 0)
+	}
+	if x := v.Get("policy"); v.Has("policy") {
+		c.pattern(x, where+" policy", cachePolicyRE, "should be pull-push, push, pull, or a variable")
+	}
+	for _, k := range []string{"unprotect", "untracked"} {
+		if x := v.Get(k); v.Has(k) {
+			c.boolean(x, where+" "+k)
+		}
+	}
+	if x := v.Get("when"); v.Has("when") {
+		c.enum(x, where+" when", "on_success", "on_failure", "always")
+	}
+	if x := v.Get("fallback_keys"); v.Has("fallback_keys") && c.strList(x, where+" fallback_keys", 0) && len(x.Items) > 5 {
+		c.errorf(x, "%s fallback_keys has too many entries (maximum 5)", where)
+	}
+}
+
+// reportTypes are the artifacts:reports keywords; junit is checked on its own.
+var fileListReports = []string{"api_fuzzing", "coverage_fuzzing", "codequality", "dotenv", "lsif", "sast",
+	"dependency_scanning", "container_scanning", "dast", "license_management", "license_scanning",
+	"requirements", "secret_detection", "metrics", "terraform", "cyclonedx", "sarif", "load_performance",
+	"repository_xray"}
+var stringReports = []string{"accessibility", "annotations", "browser_performance"}
+
+func (c checker) artifacts(v *Value, where string) {
+	if v.IsNull() {
+		return
+	}
+	if !c.typeIs(v, where, "a hash", KindMap) {
+		return
+	}
+	c.onlyKeys(v, where, "paths", "exclude", "expose_as", "name", "untracked", "when", "access", "public", "expire_in", "reports")
+	for _, k := range []string{"paths", "exclude"} {
+		if x := v.Get(k); v.Has(k) {
+			c.strList(x, where+" "+k, 1)
+		}
+	}
+	for _, k := range []string{"expose_as", "name", "expire_in"} {
+		if x := v.Get(k); v.Has(k) {
+			c.typeIs(x, where+" "+k, "a string", KindString)
+		}
+	}
+	for _, k := range []string{"untracked", "public"} {
+		if x := v.Get(k); v.Has(k) {
+			c.boolean(x, where+" "+k)
+		}
+	}
+	if x := v.Get("when"); v.Has("when") {
+		c.enum(x, where+" when", "on_success", "on_failure", "always")
+	}
+	if x := v.Get("access"); v.Has("access") {
+		c.enum(x, where+" access", "none", "developer", "maintainer", "all")
+		if v.Has("public") {
+			c.errorf(x, "%s config can use either access or public, not both", where)
+		}
+	}
+	r := v.Get("reports")
+	if !v.Has("reports") {
+		return
+	}
+	w := where + ":reports"
+	if !c.typeIs(r, w, "a hash", KindMap) {
+		return
+	}
+	c.onlyKeys(r, w, append(append([]string{"junit", "coverage_report"}, fileListReports...), stringReports...)...)
+	for _, p := range r.Pairs {
+		x := p.Value
+		switch {
+		case p.Key == "junit":
+			if !x.IsString() && !(x.IsSeq() && c.strList(x, w+" junit", 1)) {
+				if !x.IsSeq() {
+					c.errorf(x, "%s junit should be a string or an array of strings", w)
+				}
+			}
+		case p.Key == "coverage_report":
+			if x.IsNull() {
+				continue
+			}
+			cw := w + ":coverage_report"
+			if c.typeIs(x, cw, "a hash", KindMap) {
+				if f := x.Get("coverage_format"); x.Has("coverage_format") {
+					c.enum(f, cw+" coverage_format", "cobertura", "jacoco")
+				}
+				if pth := x.Get("path"); x.Has("path") {
+					c.str(pth, cw+" path", 1)
+				}
+			}
+		case slices.Contains(stringReports, p.Key):
+			c.typeIs(x, w+" "+p.Key, "a string", KindString)
+		case slices.Contains(fileListReports, p.Key):
+			if !x.IsString() {
+				if x.IsSeq() {
+					c.strList(x, w+" "+p.Key, 0)
+				} else {
+					c.errorf(x, "%s %s should be a string or an array of strings", w, p.Key)
+				}
+			}
+		}
+	}
+}
+
+// rules checks a job's rules (null is allowed).
+func (c checker) rules(v *Value, where string) {
+	if v.IsNull() || v.IsReference() {
+		return
+	}
+	if !c.typeIs(v, where, "an array of hashes", KindSeq) {
+		return
+	}
+	for _, r := range v.Items {
+		w := where + ":rule"
+		switch {
+		case r.IsReference():
+		case r.IsString():
+			if r.Str == "" {
+				c.errorf(r, "%s config can't be blank", w)
+			}
+		case r.IsSeq():
+			c.strList(r, w, 1)
+		case r.IsMap():
+			c.onlyKeys(r, w, "if", "changes", "exists", "variables", "when", "start_in", "allow_failure", "needs", "interruptible")
+			c.ruleClauses(r, w)
+			if x := r.Get("variables"); r.Has("variables") {
+				c.rulesVariables(x, w+":variables")
+			}
+			if x := r.Get("when"); r.Has("when") {
+				c.enum(x, w+" when", jobWhen...)
+			}
+			if x := r.Get("start_in"); r.Has("start_in") {
+				c.str(x, w+" start_in", 1)
+			}
+			if x := r.Get("allow_failure"); r.Has("allow_failure") {
+				c.boolean(x, w+" allow_failure")
+			}
+			if x := r.Get("interruptible"); r.Has("interruptible") {
+				c.boolean(x, w+" interruptible")
+			}
+			if x := r.Get("needs"); r.Has("needs") {
+				c.rulesNeeds(x, w+":needs")
+			}
+		default:
+			c.errorf(r, "%s config should be a hash", w)
+		}
+	}
+}
+
+// ruleClauses checks the if/changes/exists clauses of any rule.
+func (c checker) ruleClauses(r *Value, where string) {
+	if x := r.Get("if"); r.Has("if") {
+		c.typeIs(x, where+" if", "a string", KindString)
+	}
+	if x := r.Get("changes"); r.Has("changes") {
+		c.changes(x, where+":changes")
+	}
+	if x := r.Get("exists"); r.Has("exists") {
+		c.exists(x, where+":exists")
+	}
+}
+
+func (c checker) changes(v *Value, where string) {
+	switch {
+	case v.IsSeq(), v.IsReference():
+		c.strList(v, where, 0)
+	case v.IsMap():
+		c.onlyKeys(v, where, "paths", "compare_to", "regexp")
+		c.pathsOrRegexp(v, where)
+		if x := v.Get("compare_to"); v.Has("compare_to") {
+			c.typeIs(x, where+" compare_to", "a string", KindString)
+		}
+	default:
+		c.errorf(v, "%s config should be an array of strings or a hash", where)
+	}
+}
+
+func (c checker) exists(v *Value, where string) {
+	switch {
+	case v.IsSeq(), v.IsReference():
+		c.strList(v, where, 0)
+	case v.IsMap():
+		c.onlyKeys(v, where, "paths", "project", "ref", "regexp")
+		c.pathsOrRegexp(v, where)
+		if x := v.Get("project"); v.Has("project") {
+			c.typeIs(x, where+" project", "a string", KindString)
+		}
+		if x := v.Get("ref"); v.Has("ref") {
+			if !v.Has("project") {
+				c.errorf(x, "%s ref needs a project", where)
+			}
+			c.typeIs(x, where+" ref", "a string", KindString)
+		}
+	default:
+		c.errorf(v, "%s config should be an array of strings or a hash", where)
+	}
+}
+
+// pathsOrRegexp checks that exactly one of paths and regexp is given.
+func (c checker) pathsOrRegexp(v *Value, where string) {
+	hasPaths, hasRE := v.Has("paths"), v.Has("regexp")
+	switch {
+	case hasPaths && hasRE:
+		c.errorf(v, "%s config should use either paths or regexp, not both", where)
+	case !hasPaths && !hasRE:
+		c.errorf(v, "%s config missing required keys: paths", where)
+	case hasPaths:
+		c.strList(v.Get("paths"), where+" paths", 0)
+	default:
+		c.strMax(v.Get("regexp"), where+" regexp", 0, 255)
+	}
+}
+
+func (c checker) rulesNeeds(v *Value, where string) {
+	if v.IsReference() {
+		return
+	}
+	if !c.typeIs(v, where, "an array", KindSeq) {
+		return
+	}
+	for _, n := range v.Items {
+		switch {
+		case n.IsString(), n.IsReference():
+		case n.IsMap():
+			c.onlyKeys(n, where, "job", "artifacts", "optional")
+			if c.required(n, where, "job") {
+				c.str(n.Get("job"), where+" job", 1)
+			}
+			c.needFlags(n, where)
+		default:
+			c.errorf(n, "%s config should be a string or a hash", where)
+		}
+	}
+}
+
+func (c checker) needFlags(n *Value, where string) {
+	for _, k := range []string{"artifacts", "optional"} {
+		if x := n.Get(k); n.Has(k) {
+			c.boolean(x, where+" "+k)
+		}
+	}
+}
+
+// needs checks a job's needs: names, or hashes naming a job (optionally in another
+// pipeline or project).
+func (c checker) needs(v *Value, where string) {
+	if v.IsReference() {
+		return
+	}
+	if !c.typeIs(v, where, "an array", KindSeq) {
+		return
+	}
+	for _, n := range v.Items {
+		switch {
+		case n.IsString(), n.IsReference():
+		case n.IsSeq():
+			c.strList(n, where, 0)
+		case n.IsMap():
+			switch {
+			case n.Has("project"):
+				c.onlyKeys(n, where, "job", "project", "ref", "artifacts", "parallel")
+				c.required(n, where, "job", "project", "ref")
+			case n.Has("pipeline"):
+				c.onlyKeys(n, where, "pipeline", "job", "artifacts", "optional", "parallel")
+				c.required(n, where, "job", "pipeline")
+			default:
+				c.onlyKeys(n, where, "job", "artifacts", "optional", "parallel")
+				c.required(n, where, "job")
+			}
+			for _, k := range []string{"job", "pipeline", "project", "ref"} {
+				if x := n.Get(k); n.Has(k) {
+					c.typeIs(x, where+" "+k, "a string", KindString)
+				}
+			}
+			c.needFlags(n, where)
+			if x := n.Get("parallel"); n.Has("parallel") {
+				c.matrixConfig(x, where+":parallel")
+			}
+		default:
+			c.errorf(n, "%s config should be a string or a hash", where)
+		}
+	}
+}
+
+// filter checks only/except: null, a list of refs, or a hash of policies.
+func (c checker) filter(v *Value, where string) {
+	switch {
+	case v.IsNull(), v.IsReference():
+	case v.IsSeq():
+		c.strList(v, where, 0)
+	case v.IsMap():
+		c.onlyKeys(v, where, "refs", "kubernetes", "variables", "changes")
+		for _, k := range []string{"refs", "variables", "changes"} {
+			if x := v.Get(k); v.Has(k) {
+				c.strList(x, where+" "+k, 0)
+			}
+		}
+		if x := v.Get("kubernetes"); v.Has("kubernetes") {
+			c.enum(x, where+" kubernetes", "active")
+		}
+	default:
+		c.errorf(v, "%s config should be an array of strings or a hash", where)
+	}
+}
