@@ -1,0 +1,91 @@
+package health_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kiln-ci/kiln/internal/gpu/health"
+	"github.com/kiln-ci/kiln/internal/gpu/nvmlhost"
+	"github.com/kiln-ci/kiln/internal/gpu/nvmltest"
+)
+
+func TestHealthGateOnMockGPUs(t *testing.T) {
+	cases := []struct {
+		name   string
+		inject func(g *nvmltest.GPU)
+		want   string // substring of the fault; empty means healthy
+	}{
+		{"a healthy GPU passes", func(*nvmltest.GPU) {}, ""},
+		{"uncorrectable ECC errors rising", func(g *nvmltest.GPU) { g.SetUncorrectableECC(1) }, "uncorrectable ECC errors rose from 0 to 1"},
+		{"pending retired pages", func(g *nvmltest.GPU) { g.SetRetiredPagesPending(true) }, "retired pages are pending"},
+		{"pending remapped rows", func(g *nvmltest.GPU) { g.SetRemappedRowsPending(true) }, "remapped rows are pending"},
+		{"a critical Xid", func(g *nvmltest.GPU) { g.InjectXid(79, -1) }, "Xid 79 (GPU has fallen off the bus)"},
+		{"a job's own Xid is not a fault", func(g *nvmltest.GPU) { g.InjectXid(13, -1) }, ""},
+		{"at the slowdown temperature", func(g *nvmltest.GPU) { g.SetTemperature(87) }, "temperature 87 °C is at or above its slowdown threshold 87 °C"},
+		{"a lost GPU (fail closed)", func(g *nvmltest.GPU) { g.Lose() }, "health check failed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := nvmltest.NewDGXA100()
+			h, err := nvmlhost.Open(s, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			inv, _ := h.Inventory(context.Background())
+			uuid := inv.GPUs[6].UUID
+			gate := health.New(h, nil)
+			if err := gate.Check(context.Background(), uuid); err != nil {
+				t.Fatalf("first check of a healthy GPU: %v", err)
+			}
+			c.inject(s.GPU(6))
+			err = gate.Check(context.Background(), uuid)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("Check = %v, want healthy", err)
+				}
+				return
+			}
+			var f *health.Fault
+			if !errors.As(err, &f) || f.UUID != uuid || !strings.Contains(f.Reason, c.want) {
+				t.Fatalf("Check = %v, want a fault on %s containing %q", err, uuid, c.want)
+			}
+		})
+	}
+}
+
+func TestECCBaselineMovesWithEachCheck(t *testing.T) {
+	s := nvmltest.NewDGXH100()
+	h, _ := nvmlhost.Open(s, nil)
+	defer h.Close()
+	inv, _ := h.Inventory(context.Background())
+	uuid := inv.GPUs[0].UUID
+	s.GPU(0).SetUncorrectableECC(5) // errors from before the runner started
+	gate := health.New(h, nil)
+	ctx := context.Background()
+	if err := gate.Check(ctx, uuid); err != nil {
+		t.Fatalf("first check takes the count as baseline, got %v", err)
+	}
+	s.GPU(0).SetUncorrectableECC(6)
+	if err := gate.Check(ctx, uuid); err == nil {
+		t.Fatalf("an increase from 5 to 6 passed")
+	}
+	if err := gate.Check(ctx, uuid); err != nil {
+		t.Fatalf("no increase since the last check, got %v", err)
+	}
+}
+
+func TestCriticalXidList(t *testing.T) {
+	for _, xid := range []uint64{48, 63, 64, 74, 79, 92, 94, 95} {
+		if _, ok := health.Critical(xid); !ok {
+			t.Errorf("Xid %d must be critical", xid)
+		}
+	}
+	for _, xid := range []uint64{13, 31, 43, 45} {
+		if _, ok := health.Critical(xid); ok {
+			t.Errorf("Xid %d is the job's own fault, not the GPU's", xid)
+		}
+	}
+}
