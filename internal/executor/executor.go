@@ -14,9 +14,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kiln-ci/kiln/internal/jobspec"
+	"github.com/kiln-ci/kiln/internal/machine"
 )
 
 // Executor makes environments of one kind.
@@ -90,6 +93,30 @@ type Limits struct {
 	PIDs        int64
 	ShmBytes    uint64
 	DiskBytes   uint64
+}
+
+// String describes the limits that are set, for people: "cpus 4, memory 15 GB, pids 4096".
+func (l Limits) String() string {
+	var parts []string
+	if l.CPUs > 0 {
+		parts = append(parts, "cpus "+strconv.FormatFloat(l.CPUs, 'f', -1, 64))
+	}
+	if l.MemoryBytes > 0 {
+		parts = append(parts, "memory "+machine.FormatGB(l.MemoryBytes))
+	}
+	if l.PIDs > 0 {
+		parts = append(parts, "pids "+strconv.FormatInt(l.PIDs, 10))
+	}
+	if l.ShmBytes > 0 {
+		parts = append(parts, "shm "+machine.FormatBytes(l.ShmBytes))
+	}
+	if l.DiskBytes > 0 {
+		parts = append(parts, "disk "+machine.FormatGB(l.DiskBytes))
+	}
+	if len(parts) == 0 {
+		return "no limits"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Command is one script to run in a prepared environment.
