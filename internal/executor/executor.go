@@ -78,6 +78,9 @@ type Spec struct {
 	Services []jobspec.Image
 	// ServiceEnv is the environment every service starts with (job variables).
 	ServiceEnv []string
+	// Credentials are the job's registry credentials (GitLab's job payload, type
+	// "registry"), for pulling Image and Services. Never logged.
+	Credentials []jobspec.Credentials
 
 	// Limits are the machine type's resources.
 	Limits Limits
@@ -155,6 +158,15 @@ var ErrImageNotAllowed = errors.New("image not allowed")
 // ErrImageUnavailable is returned when an image can be neither found locally nor pulled
 // under the job's pull policy.
 var ErrImageUnavailable = errors.New("image unavailable")
+
+// ImageInspector is an optional ability of an Environment that runs a job image: what
+// the image itself configures. The runner uses it after Prepare, e.g. to read
+// CUDA_VERSION and NVIDIA_REQUIRE_CUDA for a CUDA pre-flight check.
+type ImageInspector interface {
+	// ImageEnv returns the job image's configured environment (its ENV), KEY=VALUE,
+	// or nil before a successful Prepare.
+	ImageEnv() []string
+}
 
 // DeviceInjector is an optional ability of an Environment: giving the job host devices
 // (GPUs). The runner checks for it with a type assertion before Prepare; an executor
