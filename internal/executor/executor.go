@@ -13,6 +13,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -214,4 +215,37 @@ type DeviceRequest struct {
 	Driver       string   // e.g. "nvidia"
 	DeviceIDs    []string // e.g. GPU UUIDs
 	Capabilities []string // e.g. "gpu", "utility", "compute"
+}
+
+// CheckEnv returns an error naming the first entry of env that is not KEY=VALUE or
+// holds a NUL byte, by its index and key, never its value (which may be a secret).
+// what names the list in the error, e.g. "Command.Env".
+func CheckEnv(what string, env []string) error {
+	for i, kv := range env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("%s entry %d is not KEY=VALUE", what, i)
+		}
+		if strings.ContainsRune(kv, 0) {
+			return fmt.Errorf("%s entry %d (%s) contains a NUL byte", what, i, k)
+		}
+	}
+	return nil
+}
+
+// MergeEnv returns env with the entries of override replacing those of the same key,
+// override's entries last. Neither argument is modified.
+func MergeEnv(env, override []string) []string {
+	out := make([]string, 0, len(env)+len(override))
+	keys := make(map[string]bool, len(override))
+	for _, kv := range override {
+		k, _, _ := strings.Cut(kv, "=")
+		keys[k] = true
+	}
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); !keys[k] {
+			out = append(out, kv)
+		}
+	}
+	return append(out, override...)
 }

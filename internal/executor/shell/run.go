@@ -37,7 +37,7 @@ const (
 // neither hang Run nor write into a later step. When ctx is done first, the group gets
 // SIGTERM, then SIGKILL after cmd.Grace.
 func (e *Environment) Run(ctx context.Context, cmd executor.Command) (executor.Result, error) {
-	if err := checkEnv("Command.Env", cmd.Env); err != nil {
+	if err := executor.CheckEnv("Command.Env", cmd.Env); err != nil {
 		return executor.Result{}, fmt.Errorf("running %s: %w", cmd.Name, err)
 	}
 	script, err := e.writeScript(cmd)
@@ -56,7 +56,7 @@ func (e *Environment) Run(ctx context.Context, cmd executor.Command) (executor.R
 	defer pr.Close()
 	c := exec.Command(e.shell, script)
 	c.Dir = e.spec.HostDir
-	c.Env = mergeEnv(cmd.Env, e.deviceEnv) // never nil: a nil Env would inherit the runner's
+	c.Env = executor.MergeEnv(cmd.Env, e.deviceEnv) // never nil: a nil Env would inherit the runner's
 	c.Stdout, c.Stderr = pw, pw
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 

@@ -125,7 +125,7 @@ func (e *Environment) InjectDevices(d executor.Devices) error {
 	if len(unsupported) > 0 {
 		return fmt.Errorf("shell executor cannot apply %s for devices %v: only environment variables apply to a host process; use the docker executor", strings.Join(unsupported, " and "), d.IDs)
 	}
-	if err := checkEnv("device environment", d.Env); err != nil {
+	if err := executor.CheckEnv("device environment", d.Env); err != nil {
 		return err
 	}
 	e.deviceEnv = append([]string(nil), d.Env...)
@@ -207,37 +207,4 @@ func findShell(configured string) (string, error) {
 		}
 	}
 	return "", errors.New("neither bash nor sh is in the runner's PATH")
-}
-
-// checkEnv reports an entry that is not KEY=VALUE, by index and never by value.
-func checkEnv(what string, env []string) error {
-	for i, kv := range env {
-		k, _, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("%s entry %d is not KEY=VALUE", what, i)
-		}
-		if strings.ContainsRune(kv, 0) {
-			return fmt.Errorf("%s entry %d (%s) contains a NUL byte", what, i, k)
-		}
-	}
-	return nil
-}
-
-// mergeEnv returns env with override's entries replacing those of the same key.
-func mergeEnv(env, override []string) []string {
-	out := make([]string, 0, len(env)+len(override))
-	if len(override) == 0 {
-		return append(out, env...)
-	}
-	keys := make(map[string]bool, len(override))
-	for _, kv := range override {
-		k, _, _ := strings.Cut(kv, "=")
-		keys[k] = true
-	}
-	for _, kv := range env {
-		if k, _, _ := strings.Cut(kv, "="); !keys[k] {
-			out = append(out, kv)
-		}
-	}
-	return append(out, override...)
 }
