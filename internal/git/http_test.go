@@ -327,14 +327,14 @@ func TestOnlySmartHTTPWithTheRightMethodsIsServed(t *testing.T) {
 
 func TestIsGitPath(t *testing.T) {
 	for p, want := range map[string]bool{
-		"/group/project.git/info/refs":        true,
+		"/group/project.git/info/refs":           true,
 		"/group/sub/project.git/git-upload-pack": true,
-		"/g/p.git/git-receive-pack":           true,
-		"/group/project.git/HEAD":             false,
-		"/api/v4/projects":                    false,
-		"/group/project/info/refs":            false,
-		"group/project.git/info/refs":         false,
-		"/../x.git/info/refs":                 false,
+		"/g/p.git/git-receive-pack":              true,
+		"/group/project.git/HEAD":                false,
+		"/api/v4/projects":                       false,
+		"/group/project/info/refs":               false,
+		"group/project.git/info/refs":            false,
+		"/../x.git/info/refs":                    false,
 	} {
 		if got := IsGitPath(p); got != want {
 			t.Errorf("IsGitPath(%q) = %v, want %v", p, got, want)

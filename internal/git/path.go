@@ -107,9 +107,9 @@ func isHex(s string) bool {
 	return true
 }
 
-// ValidateRefName checks name against git's ref name rules (git-check-ref-format):
-// full names such as `refs/heads/main` and, when oneLevel is true, short names such
-// as `main`. Names starting with `-` are refused too, so a name can never be taken
+// ValidateRefName checks name against git's ref name rules (git-check-ref-format).
+// It takes full names under `refs/` (`refs/heads/main`) and, when oneLevel is true,
+// short names too (`main`, `feature/x`). Names starting with `-` are refused too, so a name can never be taken
 // for a git option. The error wraps ErrInvalidRef.
 func ValidateRefName(name string, oneLevel bool) error {
 	if msg := refNameProblem(name, oneLevel); msg != "" {
@@ -136,7 +136,7 @@ func refNameProblem(name string, oneLevel bool) string {
 		return `contains "@{"`
 	case strings.Contains(name, "//"):
 		return `contains "//"`
-	case !oneLevel && !strings.Contains(name, "/"):
+	case !oneLevel && !strings.HasPrefix(name, "refs/"):
 		return "is not a full ref name (refs/...)"
 	}
 	for i := 0; i < len(name); i++ {

@@ -73,6 +73,8 @@ func TestValidateRefNameFollowsCheckRefFormat(t *testing.T) {
 		{"refs/heads/feature/x-y_z", false, true},
 		{"main", true, true},
 		{"main", false, false},
+		{"heads/main", false, false},
+		{"feature/x", true, true},
 		{"HEAD", true, true},
 		{"", true, false},
 		{"@", true, false},
