@@ -68,7 +68,7 @@ func Echo(command string) string {
 	return first
 }
 
-// Quote quotes s for a POSIX shell: single quotes, with embedded ones as '\''.
+// Quote quotes s for a POSIX shell: single quotes, with embedded ones as '\”.
 // Every byte but the single quote stands for itself inside, control characters too.
 func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
