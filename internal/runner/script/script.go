@@ -68,7 +68,8 @@ func Echo(command string) string {
 	return first
 }
 
-// Quote quotes s for a POSIX shell: single quotes, with embedded ones as '\”.
+// Quote quotes s for a POSIX shell in single quotes; an embedded single quote closes
+// the quotes, is escaped with a backslash and reopens them.
 // Every byte but the single quote stands for itself inside, control characters too.
 func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
