@@ -38,6 +38,7 @@ saas-linux-medium-amd64-gpu-standard gives a job one GPU.`,
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(
 		newVersionCmd(),
+		newGPUCmd(),
 	)
 	return root
 }
