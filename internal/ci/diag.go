@@ -1,8 +1,10 @@
 package ci
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -146,3 +148,30 @@ func (d *diags) warnf(p Pos, format string, args ...any) {
 func (d *diags) add(more ...Diagnostic) { d.list = append(d.list, more...) }
 
 func (d *diags) hasErrors() bool { return d.list.HasErrors() }
+
+// tidy drops repeated diagnostics (parallel instances repeat their job's) and sorts
+// the rest by file (in the order files were read), line and column; diagnostics
+// without a place come first.
+func (ds Diagnostics) tidy(files []string) Diagnostics {
+	seen := make(map[Diagnostic]bool, len(ds))
+	out := make(Diagnostics, 0, len(ds))
+	for _, d := range ds {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	rank := func(f string) int {
+		if f == "" {
+			return -1
+		}
+		if i := slices.Index(files, f); i >= 0 {
+			return i
+		}
+		return len(files)
+	}
+	slices.SortStableFunc(out, func(a, b Diagnostic) int {
+		return cmp.Or(cmp.Compare(rank(a.File), rank(b.File)), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+	return out
+}

@@ -44,3 +44,16 @@ func isRegexpLiteral(s string) bool {
 	end := strings.LastIndexByte(s, '/')
 	return end > 0 && strings.Trim(s[end+1:], "imx") == ""
 }
+
+// compilePathRegexp compiles the regexp of rules:changes or rules:exists: a
+// /pattern/flags literal or a bare RE2 pattern.
+func compilePathRegexp(s string) (*regexp.Regexp, error) {
+	if isRegexpLiteral(s) {
+		return compileRubyRegexp(s)
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a valid regular expression: %v", s, err)
+	}
+	return re, nil
+}

@@ -102,7 +102,11 @@ func (c checker) boolean(v *Value, where string) bool {
 
 func (c checker) enum(v *Value, where string, values ...string) bool {
 	if v == nil || v.Kind != KindString || !slices.Contains(values, v.Str) {
-		c.errorf(v, "%s should be one of: %s", where, quoteList(values))
+		found := describe(v)
+		if v.IsScalar() {
+			found = fmt.Sprintf("%q", v.Str)
+		}
+		c.errorf(v, "%s should be one of: %s (not %s)", where, quoteList(values), found)
 		return false
 	}
 	return true
@@ -303,7 +307,7 @@ func (c checker) workflow(v *Value) {
 	if !c.typeIs(rules, "workflow:rules", "an array", KindSeq) {
 		return
 	}
-	for _, r := range rules.Items {
+	for _, r := range ruleItems(rules) {
 		where := "workflow:rules:rule"
 		switch {
 		case r.IsReference():
@@ -352,7 +356,9 @@ func (c checker) variables(v *Value, where string, global bool) {
 		val := p.Value
 		w := where + ":" + p.Key
 		switch {
-		case val.IsScalar(), val.IsReference():
+		case val.IsScalar(), val.IsReference(), val.IsNull():
+			// A null value is an empty variable (GitLab's parser accepts it; the JSON
+			// schema does not, and no schema test covers it).
 		case val.IsMap():
 			if global {
 				c.onlyKeys(val, w, "value", "options", "description", "expand")

@@ -270,7 +270,7 @@ func (c checker) rules(v *Value, where string) {
 	if !c.typeIs(v, where, "an array of hashes", KindSeq) {
 		return
 	}
-	for _, r := range v.Items {
+	for _, r := range ruleItems(v) {
 		w := where + ":rule"
 		switch {
 		case r.IsReference():
@@ -410,8 +410,10 @@ func (c checker) needs(v *Value, where string) {
 	if !c.typeIs(v, where, "an array", KindSeq) {
 		return
 	}
-	for _, n := range v.Items {
+	for _, n := range ruleItems(v) {
 		switch {
+		case n.IsNull():
+			c.errorf(n, "%s entries cannot be empty", where)
 		case n.IsString(), n.IsReference():
 		case n.IsSeq():
 			c.strList(n, where, 0)
@@ -461,4 +463,23 @@ func (c checker) filter(v *Value, where string) {
 	default:
 		c.errorf(v, "%s config should be an array of strings or a hash", where)
 	}
+}
+
+// ruleItems lists the entries of rules or needs. A nested list of strings stands for
+// a !reference (the schema's form); a nested list holding hashes is what a resolved
+// !reference leaves, and GitLab splices it in (up to 10 levels).
+func ruleItems(v *Value) []*Value {
+	var out []*Value
+	var walk func(*Value, int)
+	walk = func(v *Value, depth int) {
+		for _, it := range v.Items {
+			if it.IsSeq() && !it.IsReference() && depth < scriptDepth && slices.ContainsFunc(it.Items, func(x *Value) bool { return !x.IsString() }) {
+				walk(it, depth+1)
+				continue
+			}
+			out = append(out, it)
+		}
+	}
+	walk(v, 0)
+	return out
 }

@@ -1,0 +1,186 @@
+package ci
+
+import (
+	"io/fs"
+	"path"
+	"strings"
+)
+
+// globMatch reports whether name (a slash-separated path relative to the repository
+// root) matches pattern as GitLab matches rules:changes, rules:exists and include
+// wildcards (Ruby's File.fnmatch with FNM_PATHNAME | FNM_DOTMATCH | FNM_EXTGLOB): *
+// and ? stop at slashes, **/ matches any number of directories, [a-z] classes and
+// {a,b} alternatives work, and a leading slash is ignored.
+func globMatch(pattern, name string) bool {
+	pattern = strings.TrimPrefix(pattern, "/")
+	name = strings.TrimPrefix(name, "/")
+	for _, alt := range expandBraces(pattern, 0) {
+		if matchSegments(strings.Split(alt, "/"), strings.Split(name, "/")) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchSegments(pat, name []string) bool {
+	for len(pat) > 0 {
+		if pat[0] == "**" {
+			if len(pat) == 1 {
+				return true // a trailing ** matches everything below
+			}
+			for i := 0; i <= len(name); i++ {
+				if matchSegments(pat[1:], name[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(name) == 0 {
+			return false
+		}
+		seg := pat[0]
+		if strings.Contains(seg, "**") {
+			// "**.yml" inside a segment behaves like "*.yml" across directories.
+			rest := strings.Join(name, "/")
+			ok, _ := path.Match(strings.ReplaceAll(seg, "**", "*"), rest)
+			if ok && len(pat) == 1 {
+				return true
+			}
+		}
+		if ok, err := path.Match(seg, name[0]); err != nil || !ok {
+			return false
+		}
+		pat, name = pat[1:], name[1:]
+	}
+	return len(name) == 0
+}
+
+// maxBraceAlternatives bounds {a,b} expansion.
+const maxBraceAlternatives = 256
+
+// expandBraces turns "a{b,c}d" into ["abd", "acd"].
+func expandBraces(p string, depth int) []string {
+	open := strings.IndexByte(p, '{')
+	if open < 0 || depth > 8 {
+		return []string{p}
+	}
+	level, end := 0, -1
+	var commas []int
+	for i := open; i < len(p) && end < 0; i++ {
+		switch p[i] {
+		case '{':
+			level++
+		case '}':
+			level--
+			if level == 0 {
+				end = i
+			}
+		case ',':
+			if level == 1 {
+				commas = append(commas, i)
+			}
+		}
+	}
+	if end < 0 {
+		return []string{p}
+	}
+	var parts []string
+	start := open + 1
+	for _, c := range commas {
+		parts = append(parts, p[start:c])
+		start = c + 1
+	}
+	parts = append(parts, p[start:end])
+	var out []string
+	for _, part := range parts {
+		for _, rest := range expandBraces(part+p[end+1:], depth+1) {
+			out = append(out, p[:open]+rest)
+			if len(out) >= maxBraceAlternatives {
+				return out
+			}
+		}
+	}
+	return out
+}
+
+// hasGlob reports whether p uses wildcards.
+func hasGlob(p string) bool { return strings.ContainsAny(p, "*?[{") }
+
+// maxGlobFiles bounds how many repository files a wildcard looks at (GitLab stops
+// rules:exists after 10,000).
+const maxGlobFiles = 10000
+
+// globFiles returns the regular files of fsys matching pattern, in lexical order.
+func globFiles(fsys fs.FS, pattern string) ([]string, error) {
+	var out []string
+	seen := 0
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != "." && d.Name() == ".git" {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		seen++
+		if seen > maxGlobFiles {
+			return fs.SkipAll
+		}
+		if globMatch(pattern, p) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// fileExists reports whether a path, or any file matching a wildcard, exists in fsys.
+func fileExists(fsys fs.FS, pattern string) bool {
+	if fsys == nil {
+		return false
+	}
+	if !hasGlob(pattern) {
+		name := cleanRepoPath(pattern)
+		if name == "" {
+			return false
+		}
+		_, err := fs.Stat(fsys, name)
+		return err == nil
+	}
+	found := false
+	seen := 0
+	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || found {
+			return fs.SkipAll
+		}
+		if d.IsDir() {
+			if p != "." && d.Name() == ".git" {
+				return fs.SkipDir
+			}
+			if p != "." && globMatch(pattern, p) {
+				found = true // GitLab's exists also matches directories
+			}
+			return nil
+		}
+		seen++
+		if seen > maxGlobFiles {
+			return fs.SkipAll
+		}
+		found = globMatch(pattern, p)
+		return nil
+	})
+	return found
+}
+
+// cleanRepoPath turns a path as written in .gitlab-ci.yml ("/a/b.yml", "./a/b.yml")
+// into an fs.FS name ("a/b.yml"), or "" when it leaves the repository.
+func cleanRepoPath(p string) string {
+	p = path.Clean("/" + strings.TrimSpace(p))
+	p = strings.TrimPrefix(p, "/")
+	if p == "" || p == "." || !fs.ValidPath(p) {
+		return ""
+	}
+	return p
+}

@@ -1,0 +1,193 @@
+package ci
+
+import (
+	"errors"
+	"io/fs"
+	"strings"
+)
+
+// includer brings include:local files into a configuration, as GitLab's
+// Config::External::Processor does: every included file is read (its own includes
+// first), deep-merged in order, and the including file is merged on top.
+type includer struct {
+	fsys  fs.FS
+	lim   Limits
+	d     *diags
+	env   *ruleEnv // include rules and variables in include paths
+	count int
+	files []string // every file read, in order
+}
+
+// load reads file and returns its configuration with its includes merged in. from
+// is where the include was written (zero for the main file).
+func (in *includer) load(file string, from Pos) *Value {
+	data, err := fs.ReadFile(in.fsys, file)
+	if err != nil {
+		switch {
+		case from.File == "":
+			in.d.errorf(Pos{File: file}, "%s could not be read: %v", file, unwrapPathError(err))
+		case errors.Is(err, fs.ErrNotExist):
+			in.d.errorf(from, "Local file `%s` does not exist!", file)
+		default:
+			in.d.errorf(from, "Local file `%s` could not be read: %v", file, unwrapPathError(err))
+		}
+		return nil
+	}
+	in.files = append(in.files, file)
+	doc, diags := parseYAML(file, data, in.lim)
+	in.d.add(diags...)
+	if diags.HasErrors() {
+		if from.File != "" {
+			in.d.errorf(from, "Included file `%s` does not have valid YAML syntax!", file)
+		}
+		return nil
+	}
+	if doc.Header != nil {
+		in.d.warnf(doc.Header.Pos, "%s: spec: headers (inputs for components and included files) are not supported by Kiln; the header is ignored", file)
+	}
+	body := doc.Body
+	if !body.IsMap() {
+		if from.File != "" {
+			in.d.errorf(body.Pos, "Included file `%s` does not have valid YAML syntax! It must be a hash of keywords and jobs.", file)
+		} else {
+			in.d.errorf(body.Pos, "Invalid configuration format: %s must be a hash of keywords and jobs, not %s", file, describe(body))
+		}
+		return nil
+	}
+	inc := body.Get("include")
+	if !body.Has("include") {
+		return body
+	}
+	body.Delete("include")
+	if ds := checkIncludes(inc); ds.HasErrors() {
+		in.d.add(ds...)
+		return body
+	}
+	merged := newMap(body.Pos)
+	for _, entry := range includeEntries(inc) {
+		for _, f := range in.expand(entry, body) {
+			if in.count >= in.lim.MaxIncludes {
+				in.d.errorf(entry.Pos, "Maximum of %d nested includes are allowed!", in.lim.MaxIncludes)
+				return body
+			}
+			in.count++
+			if sub := in.load(f, entry.Pos); sub != nil {
+				deepMerge(merged, sub)
+			}
+			if in.d.hasErrors() {
+				return body
+			}
+		}
+	}
+	deepMerge(merged, body)
+	return merged
+}
+
+// checkIncludes validates the include keyword's shape before anything is read.
+func checkIncludes(inc *Value) Diagnostics {
+	var d diags
+	checker{d: &d}.includes(inc, "include")
+	return d.list
+}
+
+func includeEntries(inc *Value) []*Value {
+	if inc.IsSeq() {
+		return inc.Items
+	}
+	return []*Value{inc}
+}
+
+// expand turns one include entry into the local files it names: nothing when its
+// rules exclude it, several for a wildcard. Kinds that need the network or other
+// projects are errors.
+func (in *includer) expand(entry, body *Value) []string {
+	var local string
+	switch {
+	case entry.IsString():
+		if httpRE.MatchString(entry.Str) {
+			in.d.errorf(entry.Pos, "include %q is a remote file; Kiln works offline and supports only include:local", entry.Str)
+			return nil
+		}
+		local = entry.Str
+	case entry.Has("local"):
+		local = entry.Get("local").Str
+	case entry.Has("remote"):
+		in.d.errorf(entry.Pos, "include:remote %q is not available offline; Kiln supports only include:local", entry.Get("remote").Text())
+		return nil
+	case entry.Has("project"):
+		in.d.errorf(entry.Pos, "include:project %q is not supported by Kiln; only files of this repository can be included (include:local)", entry.Get("project").Text())
+		return nil
+	case entry.Has("template"):
+		in.d.errorf(entry.Pos, "include:template %q is not available offline: Kiln does not ship GitLab's templates; copy it into the repository and use include:local", entry.Get("template").Text())
+		return nil
+	case entry.Has("component"):
+		in.d.errorf(entry.Pos, "include:component %q is not supported by Kiln; only include:local is", entry.Get("component").Text())
+		return nil
+	}
+	if entry.IsMap() {
+		if entry.Has("inputs") {
+			in.d.warnf(entry.keyPos("inputs"), "include:inputs are not supported by Kiln; the inputs of %s are ignored", local)
+		}
+		if rules := entry.Get("rules"); rules.IsSeq() {
+			ok, diags := in.env.includeRulesMatch(rules, body)
+			in.d.add(diags...)
+			if !ok {
+				return nil
+			}
+		}
+	}
+	local = in.env.expandPath(local, body)
+	if strings.Contains(local, "://") {
+		in.d.errorf(entry.Pos, "include %q is not a local file; Kiln supports only include:local", local)
+		return nil
+	}
+	if hasGlob(local) {
+		files, err := globFiles(in.fsys, local)
+		if err != nil {
+			in.d.errorf(entry.Pos, "include %q: listing files: %v", local, err)
+			return nil
+		}
+		if len(files) == 0 {
+			in.d.errorf(entry.Pos, "Local file `%s` does not exist! (the pattern matches no file)", local)
+		}
+		return files
+	}
+	name := cleanRepoPath(local)
+	if name == "" {
+		in.d.errorf(entry.Pos, "Local file `%s` is not a path inside the repository", local)
+		return nil
+	}
+	if !includeFileRE.MatchString(name) {
+		in.d.errorf(entry.Pos, "Included file `%s` does not have YAML extension!", local)
+		return nil
+	}
+	// A file may be included again (GitLab allows it; merging it twice changes
+	// nothing); the include count bounds cycles.
+	return []string{name}
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// deepMerge merges src into dst as ActiveSupport's Hash#deep_merge does: hashes
+// merge key by key, recursively; any other value of src replaces dst's.
+func deepMerge(dst, src *Value) {
+	for _, p := range src.Pairs {
+		if cur := dst.pair(p.Key); cur != nil {
+			if cur.Value.IsMap() && p.Value.IsMap() && !cur.Value.IsReference() && !p.Value.IsReference() {
+				merged := cur.Value.Clone()
+				deepMerge(merged, p.Value)
+				cur.Value = merged
+				continue
+			}
+			cur.Value = p.Value
+			continue
+		}
+		dst.Pairs = append(dst.Pairs, Pair{Key: p.Key, KeyPos: p.KeyPos, Value: p.Value})
+	}
+}
