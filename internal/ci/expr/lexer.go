@@ -196,8 +196,8 @@ func unknownTokenMessage(s string) string {
 	case s[0] == '&' || s[0] == '|':
 		return fmt.Sprintf("unknown operator %q: use && or ||", s[:1])
 	}
-	r, _ := utf8.DecodeRuneInString(s)
-	word := s[:max(1, utf8.RuneLen(r))]
+	_, size := utf8.DecodeRuneInString(s) // an invalid byte has size 1
+	word := s[:size]
 	if isWord(s[0]) {
 		n := 0
 		for n < len(s) && isWord(s[n]) {
