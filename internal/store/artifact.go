@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -63,7 +66,8 @@ type BlobInfo struct {
 }
 
 // ArtifactBlobs keeps artifact contents by key. Keys are slash-separated relative
-// paths of safe segments ([A-Za-z0-9._-], not "." or ".."), chosen by the caller,
+// paths of segments of [A-Za-z0-9._-] starting with a letter or digit (CheckBlobKey),
+// chosen by the caller,
 // e.g. "projects/7/jobs/42/archive.zip". Implementations are safe for concurrent use;
 // a filesystem one is store/blobfs, another (S3) may be added.
 type ArtifactBlobs interface {
@@ -88,3 +92,21 @@ type Expect struct {
 
 // AnySize is an Expect that checks nothing.
 var AnySize = Expect{Size: -1}
+
+var blobSegment = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// CheckBlobKey returns an error wrapping ErrInvalid unless key is a valid blob key:
+// at most 1024 bytes of slash-separated segments, each of [A-Za-z0-9._-] starting
+// with a letter or digit.
+func CheckBlobKey(key string) error {
+	if key == "" || len(key) > 1024 {
+		return fmt.Errorf("blob key %q: %w: want 1 to 1024 bytes", key, ErrInvalid)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if !blobSegment.MatchString(seg) {
+			return fmt.Errorf("blob key %q: %w: segment %q must be letters, digits, '.', '_' or '-', starting with a letter or digit",
+				key, ErrInvalid, seg)
+		}
+	}
+	return nil
+}

@@ -174,7 +174,8 @@ type Jobs interface {
 	// a request without runner or token, or an unknown order.
 	ClaimJob(ctx context.Context, req ClaimRequest) (*Job, error)
 	// TransitionJob moves a job from one of t.From to t.To and returns it. UpdatedAt
-	// becomes now; pending sets QueuedAt; scheduled sets ScheduledAt; a finished
+	// becomes now; pending sets QueuedAt and clears RunnerID and StartedAt (the job
+	// waits for a runner again); scheduled sets ScheduledAt; a finished
 	// status sets FinishedAt and the outcome fields; leaving running and canceling
 	// revokes the job token. ErrNotFound; ErrConflict when the job is in another
 	// status (someone else moved it first); ErrInvalid for a bad transition.

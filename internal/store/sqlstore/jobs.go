@@ -1,0 +1,311 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kiln-ci/kiln/internal/store"
+)
+
+type jobs struct{ *db }
+
+const jobCols = `id, pipeline_id, project_id, root_namespace_id, user_id, name, stage, stage_idx, status, when_condition,
+	allow_failure, allow_failure_exit_codes, needs, dependencies, retry, attempt, retried, protected, timeout_seconds,
+	tags, machine_type, gpu_count, gpu_request, payload, runner_id, created_at, queued_at, started_at, finished_at,
+	updated_at, scheduled_at, failure_reason, exit_code, coverage, kiln_message, gpu_telemetry`
+
+func scanJob(s scanner) (*store.Job, error) {
+	var j store.Job
+	var exitCode sql.NullInt64
+	var coverage sql.NullFloat64
+	err := s.Scan(&j.ID, &j.PipelineID, &j.ProjectID, &j.RootNamespaceID, int64Col{&j.UserID}, &j.Name, &j.Stage, &j.StageIdx,
+		&j.Status, &j.When, &j.AllowFailure, jsonCol{&j.AllowFailureExitCodes}, jsonCol{&j.Needs}, jsonCol{&j.Dependencies},
+		jsonCol{&j.Retry}, &j.Attempt, &j.Retried, &j.Protected, &j.TimeoutSeconds, jsonCol{&j.Tags}, &j.MachineType,
+		&j.GPUCount, jsonCol{&j.GPURequest}, rawCol{&j.Payload}, int64Col{&j.RunnerID}, timeCol{&j.CreatedAt},
+		timeCol{&j.QueuedAt}, timeCol{&j.StartedAt}, timeCol{&j.FinishedAt}, timeCol{&j.UpdatedAt}, timeCol{&j.ScheduledAt},
+		&j.FailureReason, &exitCode, &coverage, &j.KilnMessage, rawCol{&j.GPUTelemetry})
+	if exitCode.Valid {
+		c := int(exitCode.Int64)
+		j.ExitCode = &c
+	}
+	if coverage.Valid {
+		j.Coverage = &coverage.Float64
+	}
+	return &j, err
+}
+
+func checkNewJob(j *store.Job) error {
+	if j.When == "" {
+		j.When = store.WhenOnSuccess
+	}
+	if err := checkNotEmpty("job name", j.Name); err != nil {
+		return err
+	}
+	if err := checkNotEmpty("job stage", j.Stage); err != nil {
+		return fmt.Errorf("job %q: %w", j.Name, err)
+	}
+	if err := checkStatus("job status", j.Status); err != nil {
+		return fmt.Errorf("job %q: %w", j.Name, err)
+	}
+	if j.Status == store.StatusRunning || j.Status == store.StatusCanceling {
+		return fmt.Errorf("job %q: status %s: %w: a job starts running only when a runner claims it", j.Name, j.Status, store.ErrInvalid)
+	}
+	if j.GPUCount < 0 || j.TimeoutSeconds < 0 {
+		return fmt.Errorf("job %q: negative GPU count or timeout: %w", j.Name, store.ErrInvalid)
+	}
+	for _, t := range j.Tags {
+		if strings.TrimSpace(t) == "" {
+			return fmt.Errorf("job %q: empty tag: %w", j.Name, store.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// insertJob inserts j (already checked) and its tags, and sets ID, Tags (sorted,
+// without duplicates), CreatedAt, UpdatedAt and, for a pending job, QueuedAt.
+func insertJob(ctx context.Context, tx *sql.Tx, d *db, j *store.Job, now time.Time) error {
+	tags := slices.Compact(slices.Sorted(slices.Values(j.Tags)))
+	var (
+		enc  [6]string
+		err  error
+		vals = []any{orEmpty(j.AllowFailureExitCodes), orEmpty(j.Needs), orEmpty(j.Dependencies), j.Retry, orEmpty(tags), j.GPURequest}
+	)
+	for i, v := range vals {
+		if enc[i], err = jsonArg(v); err != nil {
+			return err
+		}
+	}
+	var exitCode, coverage, queued any
+	if j.ExitCode != nil {
+		exitCode = *j.ExitCode
+	}
+	if j.Coverage != nil {
+		coverage = *j.Coverage
+	}
+	if j.Status == store.StatusPending {
+		queued = now
+	}
+	err = tx.QueryRowContext(ctx, `INSERT INTO jobs (pipeline_id, project_id, root_namespace_id, user_id, name, stage, stage_idx,
+			status, when_condition, allow_failure, allow_failure_exit_codes, needs, dependencies, retry, attempt, retried,
+			protected, timeout_seconds, tags, machine_type, gpu_count, gpu_request, payload, created_at, queued_at,
+			updated_at, scheduled_at, failure_reason, exit_code, coverage, kiln_message, gpu_telemetry)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
+			$24, $25, $24, $26, $27, $28, $29, $30, $31) RETURNING id`,
+		j.PipelineID, j.ProjectID, j.RootNamespaceID, nullInt64(j.UserID), j.Name, j.Stage, j.StageIdx, j.Status, j.When,
+		j.AllowFailure, enc[0], enc[1], enc[2], enc[3], j.Attempt, j.Retried, j.Protected, j.TimeoutSeconds, enc[4],
+		j.MachineType, j.GPUCount, enc[5], rawArg(j.Payload), now, queued, timeArg(j.ScheduledAt), j.FailureReason,
+		exitCode, coverage, j.KilnMessage, rawArg(j.GPUTelemetry)).Scan(&j.ID)
+	if err != nil {
+		return d.classify(err)
+	}
+	for _, tag := range tags {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO job_tags (job_id, tag) VALUES ($1, $2)`, j.ID, tag); err != nil {
+			return d.classify(err)
+		}
+	}
+	j.Tags, j.CreatedAt, j.UpdatedAt = tags, now, now
+	j.RunnerID, j.StartedAt, j.FinishedAt, j.QueuedAt = 0, time.Time{}, time.Time{}, time.Time{}
+	if queued != nil {
+		j.QueuedAt = now
+	}
+	return nil
+}
+
+// orEmpty turns a nil slice into an empty one, so that JSON columns hold [] not null.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (s jobs) Job(ctx context.Context, id int64) (*store.Job, error) {
+	j, err := scanJob(s.r.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
+	if err != nil {
+		return nil, fmt.Errorf("job %d: %w", id, s.classify(err))
+	}
+	return j, nil
+}
+
+func (s jobs) JobByToken(ctx context.Context, token string) (*store.Job, error) {
+	var hash []byte
+	row := s.r.QueryRowContext(ctx, `SELECT token_hash, `+jobCols+` FROM jobs WHERE token_hash = $1
+		AND status IN ('running', 'canceling')`, store.HashToken(token))
+	j, err := scanJob(prefixScanner{row, &hash})
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !store.TokenMatches(hash, token)) {
+		return nil, fmt.Errorf("job token: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up a job token: %w", err)
+	}
+	return j, nil
+}
+
+// prefixScanner scans a leading column into first, the rest with the wrapped scan.
+type prefixScanner struct {
+	s     scanner
+	first any
+}
+
+func (p prefixScanner) Scan(dest ...any) error { return p.s.Scan(append([]any{p.first}, dest...)...) }
+
+func (s jobs) ListJobs(ctx context.Context, q store.JobQuery) ([]store.Job, error) {
+	var a args
+	query := `SELECT ` + jobCols + ` FROM jobs WHERE 1 = 1`
+	if q.PipelineID != 0 {
+		query += ` AND pipeline_id = ` + a.add(q.PipelineID)
+	}
+	if q.ProjectID != 0 {
+		query += ` AND project_id = ` + a.add(q.ProjectID)
+	}
+	if q.RunnerID != 0 {
+		query += ` AND runner_id = ` + a.add(q.RunnerID)
+	}
+	if len(q.Statuses) > 0 {
+		query += ` AND status IN (` + list(&a, q.Statuses) + `)`
+	}
+	if !q.IncludeRetried {
+		query += ` AND retried = FALSE`
+	}
+	if !q.UpdatedBefore.IsZero() {
+		query += ` AND updated_at < ` + a.add(q.UpdatedBefore.UTC())
+	}
+	if !q.ScheduledBefore.IsZero() {
+		query += ` AND scheduled_at < ` + a.add(q.ScheduledBefore.UTC())
+	}
+	order := ` ORDER BY id`
+	if q.Newest {
+		order += ` DESC`
+	}
+	limit, offset := q.Page.Bounds()
+	rows, err := s.r.QueryContext(ctx, query+order+pageClause(&a, limit, offset), a...)
+	if err != nil {
+		return nil, fmt.Errorf("listing jobs: %w", err)
+	}
+	out, err := collect(rows, scanJob)
+	if err != nil {
+		return nil, fmt.Errorf("listing jobs: %w", err)
+	}
+	return out, nil
+}
+
+func (s jobs) TransitionJob(ctx context.Context, id int64, t store.JobTransition) (*store.Job, error) {
+	if len(t.From) == 0 {
+		return nil, fmt.Errorf("job %d: transition to %s without from statuses: %w", id, t.To, store.ErrInvalid)
+	}
+	if err := checkStatus("job status", t.To); err != nil {
+		return nil, fmt.Errorf("job %d: %w", id, err)
+	}
+	if t.To == store.StatusRunning {
+		return nil, fmt.Errorf("job %d: transition to running: %w: a job starts running only when a runner claims it", id, store.ErrInvalid)
+	}
+	if t.To == store.StatusScheduled && t.ScheduledAt.IsZero() {
+		return nil, fmt.Errorf("job %d: transition to scheduled without a time: %w", id, store.ErrInvalid)
+	}
+	now := s.now()
+	a := args{t.To, now}
+	set := `status = $1, updated_at = $2`
+	switch {
+	case t.To == store.StatusPending:
+		set += `, queued_at = $2, runner_id = NULL, started_at = NULL`
+	case t.To == store.StatusScheduled:
+		set += `, scheduled_at = ` + a.add(t.ScheduledAt.UTC())
+	case t.To.Finished():
+		var exitCode, coverage any
+		if t.ExitCode != nil {
+			exitCode = *t.ExitCode
+		}
+		if t.Coverage != nil {
+			coverage = *t.Coverage
+		}
+		set += `, finished_at = $2, failure_reason = ` + a.add(t.FailureReason) + `, exit_code = ` + a.add(exitCode) +
+			`, coverage = ` + a.add(coverage)
+		if len(t.GPUTelemetry) > 0 {
+			set += `, gpu_telemetry = ` + a.add(rawArg(t.GPUTelemetry))
+		}
+	}
+	if t.KilnMessage != "" {
+		set += `, kiln_message = ` + a.add(t.KilnMessage)
+	}
+	if !t.To.HoldsToken() {
+		set += `, token_hash = NULL`
+	}
+	query := `UPDATE jobs SET ` + set + ` WHERE id = ` + a.add(id) + ` AND status IN (` + list(&a, t.From) + `) RETURNING ` + jobCols
+	j, err := scanJob(s.w.QueryRowContext(ctx, query, a...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, s.transitionConflict(ctx, id, t.From, t.To)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("moving job %d to %s: %w", id, t.To, s.classify(err))
+	}
+	return j, nil
+}
+
+// transitionConflict explains why a compare-and-set on a job's status matched nothing.
+func (s jobs) transitionConflict(ctx context.Context, id int64, from []store.Status, to store.Status) error {
+	var status store.Status
+	err := s.w.QueryRowContext(ctx, `SELECT status FROM jobs WHERE id = $1`, id).Scan(&status)
+	if err != nil {
+		return fmt.Errorf("moving job %d to %s: %w", id, to, s.classify(err))
+	}
+	return fmt.Errorf("moving job %d to %s: it is %s, not %v: %w", id, to, status, from, store.ErrConflict)
+}
+
+func (s jobs) TouchJob(ctx context.Context, id int64) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE jobs SET updated_at = $1 WHERE id = $2 AND status IN ('running', 'canceling')`,
+		s.now(), id)
+	if err := affected(res, err, s.db); errors.Is(err, store.ErrNotFound) {
+		return s.transitionConflict(ctx, id, []store.Status{store.StatusRunning, store.StatusCanceling}, "touched")
+	} else if err != nil {
+		return fmt.Errorf("touching job %d: %w", id, err)
+	}
+	return nil
+}
+
+func (s jobs) RetryJob(ctx context.Context, id int64, status store.Status) (*store.Job, error) {
+	switch status {
+	case store.StatusCreated, store.StatusPending, store.StatusManual, store.StatusScheduled:
+	default:
+		return nil, fmt.Errorf("retrying job %d as %q: %w: want created, pending, manual or scheduled", id, status, store.ErrInvalid)
+	}
+	var retry *store.Job
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET retried = TRUE WHERE id = $1 AND retried = FALSE
+			AND status IN ('success', 'failed', 'canceled', 'skipped') RETURNING `+jobCols, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			cur, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
+			if err != nil {
+				return s.classify(err)
+			}
+			if cur.Retried {
+				return fmt.Errorf("it was retried already: %w", store.ErrConflict)
+			}
+			return fmt.Errorf("it is %s, not finished: %w", cur.Status, store.ErrConflict)
+		}
+		if err != nil {
+			return s.classify(err)
+		}
+		n := &store.Job{
+			PipelineID: old.PipelineID, ProjectID: old.ProjectID, RootNamespaceID: old.RootNamespaceID, UserID: old.UserID,
+			Name: old.Name, Stage: old.Stage, StageIdx: old.StageIdx, Status: status, When: old.When,
+			AllowFailure: old.AllowFailure, AllowFailureExitCodes: old.AllowFailureExitCodes, Needs: old.Needs,
+			Dependencies: old.Dependencies, Retry: old.Retry, Attempt: old.Attempt + 1, Protected: old.Protected,
+			TimeoutSeconds: old.TimeoutSeconds, Tags: old.Tags, MachineType: old.MachineType, GPUCount: old.GPUCount,
+			GPURequest: old.GPURequest, Payload: old.Payload, ScheduledAt: old.ScheduledAt,
+		}
+		if err := insertJob(ctx, tx, s.db, n, s.now()); err != nil {
+			return err
+		}
+		retry = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retrying job %d: %w", id, err)
+	}
+	return retry, nil
+}

@@ -1,0 +1,146 @@
+// Package sqlstore implements the store interfaces once, in SQL that SQLite and
+// PostgreSQL both run ($N placeholders, RETURNING, ON CONFLICT, partial indexes), over
+// database/sql. The engines (store/sqlite, store/postgres) open the database, apply
+// their dialect's migrations (Migrate) and hand the handles to New, with a Dialect
+// for the few things that differ: row locking in the claim and error codes.
+//
+// Only the engine packages import it.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/kiln-ci/kiln/internal/store"
+)
+
+// Dialect is what differs between engines.
+type Dialect struct {
+	// Name is the engine's name ("sqlite", "postgres").
+	Name string
+	// SkipLocked is appended to the claim's candidate query to lock the chosen row and
+	// skip rows other claims hold (PostgreSQL: "FOR UPDATE OF j SKIP LOCKED"). Empty
+	// where a write statement already runs alone (SQLite's single writer).
+	SkipLocked string
+	// MigrationLock is run first in the migration transaction so that replicas
+	// starting together migrate one at a time ("" if transactions already serialise).
+	MigrationLock string
+	// Classify maps a driver error to store.ErrConflict (a unique constraint),
+	// store.ErrNotFound (a foreign key: the referenced row is missing) or
+	// store.ErrInvalid (a check or not-null constraint), and returns nil otherwise.
+	Classify func(error) error
+}
+
+// Config is what New needs.
+type Config struct {
+	// Writer runs every transaction and write. SQLite engines give it one connection.
+	Writer *sql.DB
+	// Reader runs reads outside transactions; nil means Writer.
+	Reader *sql.DB
+	// Dialect of the database.
+	Dialect Dialect
+	// Notifier carries wake-ups; the store does not call it itself.
+	Notifier store.Notifier
+	// Now is the store's clock; nil means time.Now. Times are kept in UTC at
+	// microsecond precision.
+	Now func() time.Time
+	// Logger for the store's own events; nil discards them. Values are never logged.
+	Logger *slog.Logger
+	// Closer is called by Store.Close (closing the databases and the notifier).
+	Closer io.Closer
+}
+
+// db is the state the aggregates share.
+type db struct {
+	w, r *sql.DB
+	d    Dialect
+	now  func() time.Time
+	log  *slog.Logger
+}
+
+// New returns a store over cfg's database, which must be migrated already.
+func New(cfg Config) *store.Store {
+	d := &db{w: cfg.Writer, r: cfg.Reader, d: cfg.Dialect, log: cfg.Logger}
+	if d.r == nil {
+		d.r = d.w
+	}
+	clock := cfg.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	d.now = func() time.Time { return clock().UTC().Truncate(time.Microsecond) }
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	return &store.Store{
+		Users:      users{d},
+		Namespaces: namespaces{d},
+		Projects:   projects{d},
+		Variables:  variables{d},
+		Pipelines:  pipelines{d},
+		Jobs:       jobs{d},
+		Traces:     traces{d},
+		Artifacts:  artifacts{d},
+		Runners:    runners{d},
+		Usage:      usage{d},
+		Notifier:   cfg.Notifier,
+		Engine:     cfg.Dialect.Name,
+		Closer:     cfg.Closer,
+	}
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// tx runs fn in a write transaction, committing when fn returns nil.
+func (d *db) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := d.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning a transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			d.log.Warn("rolling back a transaction", "err", rerr)
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", d.classify(err))
+	}
+	return nil
+}
+
+// classify wraps a driver error with the store sentinel it stands for, if any.
+// sql.ErrNoRows becomes store.ErrNotFound.
+func (d *db) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	if d.d.Classify != nil {
+		if s := d.d.Classify(err); s != nil {
+			return &classified{sentinel: s, err: err}
+		}
+	}
+	return err
+}
+
+// classified is a driver error that stands for a store sentinel.
+type classified struct {
+	sentinel error
+	err      error
+}
+
+func (c *classified) Error() string   { return c.sentinel.Error() + ": " + c.err.Error() }
+func (c *classified) Unwrap() []error { return []error{c.sentinel, c.err} }

@@ -1,0 +1,116 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/kiln-ci/kiln/internal/store"
+)
+
+type usage struct{ *db }
+
+func checkMonth(month string) error {
+	if t, err := time.Parse("2006-01", month); err != nil || t.Format("2006-01") != month {
+		return fmt.Errorf("month %q: %w: want YYYY-MM", month, store.ErrInvalid)
+	}
+	return nil
+}
+
+// checkTopLevel makes sure id is a top-level namespace.
+func checkTopLevel(ctx context.Context, q querier, d *db, id int64) error {
+	var parent sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT parent_id FROM namespaces WHERE id = $1`, id).Scan(&parent); err != nil {
+		return fmt.Errorf("namespace %d: %w", id, d.classify(err))
+	}
+	if parent.Valid {
+		return fmt.Errorf("namespace %d is a subgroup: %w: usage is charged to the top-level namespace", id, store.ErrInvalid)
+	}
+	return nil
+}
+
+func (s usage) AddMinutes(ctx context.Context, rootNamespaceID int64, month string, minutes float64) (store.ComputeUsage, error) {
+	u := store.ComputeUsage{RootNamespaceID: rootNamespaceID, Month: month}
+	if err := checkMonth(month); err != nil {
+		return u, fmt.Errorf("adding compute minutes: %w", err)
+	}
+	if minutes < 0 || math.IsNaN(minutes) || math.IsInf(minutes, 0) {
+		return u, fmt.Errorf("adding compute minutes: amount %v: %w: want a finite amount ≥ 0", minutes, store.ErrInvalid)
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := checkTopLevel(ctx, tx, s.db, rootNamespaceID); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO compute_usage (root_namespace_id, month, minutes, warned) VALUES ($1, $2, $3, -1)
+			ON CONFLICT (root_namespace_id, month) DO UPDATE SET minutes = compute_usage.minutes + excluded.minutes
+			RETURNING minutes, warned`, rootNamespaceID, month, minutes).Scan(&u.Minutes, &u.Warned)
+	})
+	if err != nil {
+		return u, fmt.Errorf("adding compute minutes to namespace %d for %s: %w", rootNamespaceID, month, s.classify(err))
+	}
+	return u, nil
+}
+
+func (s usage) Usage(ctx context.Context, rootNamespaceID int64, month string) (store.ComputeUsage, error) {
+	u := store.ComputeUsage{RootNamespaceID: rootNamespaceID, Month: month, Warned: store.NotWarned}
+	if err := checkMonth(month); err != nil {
+		return u, fmt.Errorf("compute usage: %w", err)
+	}
+	err := s.r.QueryRowContext(ctx, `SELECT minutes, warned FROM compute_usage WHERE root_namespace_id = $1 AND month = $2`,
+		rootNamespaceID, month).Scan(&u.Minutes, &u.Warned)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return u, fmt.Errorf("compute usage of namespace %d for %s: %w", rootNamespaceID, month, err)
+	}
+	return u, nil
+}
+
+func (s usage) ListUsage(ctx context.Context, rootNamespaceID int64) ([]store.ComputeUsage, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT root_namespace_id, month, minutes, warned FROM compute_usage
+		WHERE root_namespace_id = $1 ORDER BY month DESC`, rootNamespaceID)
+	if err != nil {
+		return nil, fmt.Errorf("listing compute usage of namespace %d: %w", rootNamespaceID, err)
+	}
+	out, err := collect(rows, func(sc scanner) (*store.ComputeUsage, error) {
+		var u store.ComputeUsage
+		err := sc.Scan(&u.RootNamespaceID, &u.Month, &u.Minutes, &u.Warned)
+		return &u, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing compute usage of namespace %d: %w", rootNamespaceID, err)
+	}
+	return out, nil
+}
+
+func (s usage) MarkWarned(ctx context.Context, rootNamespaceID int64, month string, level int) (bool, error) {
+	if err := checkMonth(month); err != nil {
+		return false, fmt.Errorf("recording a quota warning: %w", err)
+	}
+	if level != 25 && level != 5 && level != 0 {
+		return false, fmt.Errorf("recording a quota warning: level %d: %w: want 25, 5 or 0", level, store.ErrInvalid)
+	}
+	first := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := checkTopLevel(ctx, tx, s.db, rootNamespaceID); err != nil {
+			return err
+		}
+		// The upsert updates (and returns a row) only when level is lower than what
+		// was recorded, so of concurrent callers one sees a row.
+		var got int
+		err := tx.QueryRowContext(ctx, `INSERT INTO compute_usage (root_namespace_id, month, minutes, warned) VALUES ($1, $2, 0, $3)
+			ON CONFLICT (root_namespace_id, month) DO UPDATE SET warned = excluded.warned
+			WHERE compute_usage.warned = -1 OR compute_usage.warned > excluded.warned
+			RETURNING warned`, rootNamespaceID, month, level).Scan(&got)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		first = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("recording the %d%% quota warning of namespace %d for %s: %w", level, rootNamespaceID, month, s.classify(err))
+	}
+	return first, nil
+}
