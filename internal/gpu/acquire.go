@@ -102,6 +102,7 @@ func (m *Manager) Acquire(ctx context.Context, job Job, req machine.GPURequest) 
 			m.store.Release(rec.ID)
 			return nil, fmt.Errorf("preparing GPU injection for job %d: %w", job.ID, err)
 		}
+		devices.Services = m.cfg.ServicesGetGPUs
 		m.log.Info("leased GPUs", "job", job.ID, "lease", rec.ID, "gpus", rec.UUIDs)
 		return &Lease{m: m, job: job, req: req, rec: rec, gpus: gpus, devices: devices}, nil
 	}

@@ -220,3 +220,46 @@ func TestMIGSlicesAreLeasedAsUnits(t *testing.T) {
 		t.Errorf("a third 1g.5gb job = %v, want unavailable", err)
 	}
 }
+
+func TestServicesGetGPUsOnlyWhenConfigured(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		s := nvmltest.NewDGXA100()
+		cfg := config(t, s, t.TempDir())
+		cfg.ServicesGetGPUs = on
+		m := newManagerWith(t, s, cfg, nil)
+		l, err := m.Acquire(context.Background(), gpu.Job{ID: 1}, request(t, oneGPU, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Devices().Services != on {
+			t.Errorf("ServicesGetGPUs=%v gave Devices.Services=%v", on, l.Devices().Services)
+		}
+	}
+}
+
+// BenchmarkAcquireFinish measures one job's whole GPU cycle on a mock 8-GPU host: fit,
+// health gate, durable lease (fsync), check, scrub and release.
+func BenchmarkAcquireFinish(b *testing.B) {
+	s := nvmltest.NewDGXH100()
+	h, _ := nvmlhost.Open(s, nil)
+	m, err := gpu.New(context.Background(), h, gpu.Config{StateDir: b.TempDir(), Injection: inject.ModeEnv, SampleInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := machine.GPURequest{Count: new(int)}
+	*req.Count = 1
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		l, err := m.Acquire(ctx, gpu.Job{ID: int64(i)}, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Check(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := l.Finish(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

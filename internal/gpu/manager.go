@@ -4,7 +4,8 @@
 // image's CUDA requirement and each GPU's health before the job, samples telemetry
 // while it runs, and scrubs the GPUs before releasing them.
 //
-// Around each job the runner calls, in order:
+// After New, the runner calls Recover once, to scrub and release the leases of jobs
+// that died with a previous runner process. Around each job it calls, in order:
 //
 //	l, err := m.Acquire(ctx, job, request) // fit, health, exclusive lease
 //	env.InjectDevices(l.Devices())         // before the environment is prepared
@@ -56,6 +57,8 @@ type Config struct {
 	// /var/run/cdi); DriverRoot is where the driver's files are (default "/").
 	CDISpecDirs []string
 	DriverRoot  string
+	// ServicesGetGPUs also gives a job's GPUs to its services (off by default).
+	ServicesGetGPUs bool
 	// SampleInterval is the telemetry period (default 1 s).
 	SampleInterval time.Duration
 	// ScrubTimeout is how long a GPU's memory may take to return to idle after a job
