@@ -172,6 +172,11 @@ func expandServer(s string, escapes bool, lookup func(string) (Variable, bool), 
 	b.Grow(len(s) + 16)
 	start := 0
 	for i := 0; i < len(s); {
+		k := strings.IndexAny(s[i:], "$%")
+		if k < 0 {
+			break
+		}
+		i += k
 		n, name := serverRef(s[i:], escapes)
 		if n == 0 {
 			i++
@@ -313,13 +318,16 @@ func (vs Variables) ExpandAllWith(opts ExpandOptions) (Variables, error) {
 		return append(Variables(nil), vs...), err
 	}
 	out := make(Variables, 0, len(vs))
-	placed := make(map[string]int, len(vs))
+	last := s.id // reused: for a key's first index, where its last placed entry is in out
+	for i := range last {
+		last[i] = -1
+	}
 	lookup := func(name string) (Variable, bool) {
-		i, ok := placed[name]
-		if !ok {
+		h, ok := s.head[name]
+		if !ok || last[h] < 0 {
 			return Variable{}, false
 		}
-		return out[i], true
+		return out[last[h]], true
 	}
 	for _, i := range s.order {
 		v := vs[i]
@@ -327,7 +335,7 @@ func (vs Variables) ExpandAllWith(opts ExpandOptions) (Variables, error) {
 			v.Value = expandServer(v.Value, true, lookup, opts)
 		}
 		out = append(out, v)
-		placed[v.Key] = len(out) - 1
+		last[s.head[v.Key]] = len(out) - 1
 	}
 	return out, nil
 }
@@ -342,22 +350,37 @@ const (
 // they appear, so the sorted order and the reported loops are GitLab's.
 type sorter struct {
 	vs     Variables
-	byKey  map[string][]int
-	refs   []bool // the value is expanded: not Raw, and holds "$" or "%"
+	head   map[string]int // a key's first index
+	next   []int          // the next index with the same key, or -1
+	refs   []bool         // the value is expanded: not Raw, and holds "$" or "%"
 	id     []int
-	next   int
+	count  int
 	stack  []int
 	order  []int
 	cycles [][]int
 }
 
 func newSorter(vs Variables) *sorter {
-	s := &sorter{vs: vs, byKey: make(map[string][]int, len(vs)), refs: make([]bool, len(vs)),
-		id: make([]int, len(vs)), order: make([]int, 0, len(vs))}
+	n := len(vs)
+	ints := make([]int, 3*n)
+	s := &sorter{vs: vs, head: make(map[string]int, n), next: ints[:n:n], id: ints[n : 2*n : 2*n],
+		refs: make([]bool, n), stack: ints[2*n : 2*n], order: make([]int, 0, n)}
+	tail := make(map[string]int, 0)
 	for i, v := range vs {
-		s.byKey[v.Key] = append(s.byKey[v.Key], i)
-		s.refs[i] = !v.Raw && strings.ContainsAny(v.Value, "$%")
+		s.next[i] = -1
 		s.id[i] = unvisited
+		s.refs[i] = !v.Raw && strings.ContainsAny(v.Value, "$%")
+		if h, ok := s.head[v.Key]; !ok {
+			s.head[v.Key] = i
+		} else {
+			// A repeated key: find its tail (rare, so a second map only then).
+			t, ok := tail[v.Key]
+			if !ok {
+				t = h
+			}
+			s.next[t] = i
+			tail[v.Key] = i
+		}
 	}
 	return s
 }
@@ -365,21 +388,27 @@ func newSorter(vs Variables) *sorter {
 // visit is TSort.each_strongly_connected_component_from; it returns the lowest id
 // reachable from n.
 func (s *sorter) visit(n int) int {
-	low := s.next
-	s.id[n] = s.next
-	s.next++
+	low := s.count
+	s.id[n] = s.count
+	s.count++
 	base := len(s.stack)
 	s.stack = append(s.stack, n)
 	if s.refs[n] {
 		v := s.vs[n].Value
 		for i := 0; i < len(v); {
+			k := strings.IndexAny(v[i:], "$%")
+			if k < 0 {
+				break
+			}
+			i += k
 			w, name := serverRef(v[i:], true)
 			if w == 0 {
 				i++
 				continue
 			}
 			i += w
-			for _, c := range s.byKey[name] {
+			c, ok := s.head[name]
+			for ok && c >= 0 {
 				switch id := s.id[c]; id {
 				case unvisited:
 					low = min(low, s.visit(c))
@@ -387,19 +416,20 @@ func (s *sorter) visit(n int) int {
 				default:
 					low = min(low, id)
 				}
+				c = s.next[c]
 			}
 		}
 	}
 	if s.id[n] == low {
-		comp := append([]int(nil), s.stack[base:]...)
-		s.stack = s.stack[:base]
+		comp := s.stack[base:]
 		for _, c := range comp {
 			s.id[c] = done
 		}
 		if len(comp) > 1 {
-			s.cycles = append(s.cycles, comp)
+			s.cycles = append(s.cycles, append([]int(nil), comp...))
 		}
 		s.order = append(s.order, comp...)
+		s.stack = s.stack[:base]
 	}
 	return low
 }

@@ -277,3 +277,49 @@ func TestExpandAllStopsOnLargeLoops(t *testing.T) {
 		t.Errorf("V0 = %q, want end", v)
 	}
 }
+
+// hundredVariables is a job's variables as the compiler sees them: predefined values,
+// then variables that reference them and each other, a few raw and file ones.
+func hundredVariables() Variables {
+	vs := make(Variables, 0, 100)
+	for i := range 60 {
+		vs = append(vs, Variable{Key: fmt.Sprintf("CI_PREDEFINED_%d", i), Value: fmt.Sprintf("value-%d", i), Public: true})
+	}
+	for i := range 30 {
+		vs = append(vs, Variable{Key: fmt.Sprintf("JOB_%d", i),
+			Value: fmt.Sprintf("$CI_PREDEFINED_%d/${CI_PREDEFINED_%d}-%%CI_PREDEFINED_%d%%:$JOB_%d", i, i+1, i+2, max(i-1, 0))})
+	}
+	for i := range 10 {
+		vs = append(vs, Variable{Key: fmt.Sprintf("RAW_%d", i), Value: "$NOT_EXPANDED", Raw: i%2 == 0, File: i%2 == 1})
+	}
+	return vs
+}
+
+func BenchmarkExpandAll(b *testing.B) {
+	vs := hundredVariables()
+	if _, err := vs.ExpandAllWith(ExpandOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = vs.ExpandAll()
+	}
+}
+
+func BenchmarkForRunner(b *testing.B) {
+	vs := hundredVariables()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := vs.ForRunner(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkExpand(b *testing.B) {
+	vs := hundredVariables()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = vs.Expand("$CI_PREDEFINED_1/${CI_PREDEFINED_59}/$$/$UNKNOWN")
+	}
+}
