@@ -28,16 +28,17 @@ func (a Access) String() string {
 
 // Credentials are a request's HTTP Basic credentials. Password is a password or a
 // token: a personal access token, or a job token with Username "gitlab-ci-token".
-// Formatting a Credentials (fmt, slog) never shows the password.
+// Formatting a Credentials (fmt, slog) shows neither field: some clients send a token
+// as the username (`https://<token>@host/...`).
 type Credentials struct {
 	Username string
 	Password string
 }
 
-func (c Credentials) String() string   { return c.Username + ":[REDACTED]" }
+func (c Credentials) String() string   { return "[REDACTED credentials]" }
 func (c Credentials) GoString() string { return c.String() }
 
-// LogValue keeps the password out of structured logs.
+// LogValue keeps the credentials out of structured logs.
 func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // AuthRequest is one authorization question.
@@ -56,8 +57,8 @@ type Authorizer interface {
 	// Authorize is called once for every smart-HTTP request (several per clone or
 	// push), concurrently, before the repository is looked up on disk, so it also
 	// decides what an unknown project answers. It returns an identity for the caller
-	// (one line, such as "user:42"; may be empty), which the Handler passes to OnPush
-	// as Push.Pusher, or an error:
+	// (no control characters, such as "user:42"; may be empty), which the Handler
+	// logs and passes to OnPush as Push.Pusher, or an error:
 	//
 	//   - ErrUnauthorized: credentials missing or wrong: 401 with a Basic challenge;
 	//   - ErrForbidden: known caller, not allowed: 403;

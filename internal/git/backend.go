@@ -21,7 +21,7 @@ var forwardedHeaders = []string{"Content-Type", "Content-Encoding", "Git-Protoco
 var hiddenRefs = []string{"refs/pipelines", "refs/merge-requests", "refs/keep-around", "refs/environments"}
 
 // serveBackend runs `git http-backend` for one authorized request.
-func (h *Handler) serveBackend(w *responseWriter, r *http.Request, log *slog.Logger, repo *Repo, action, username, identity string) {
+func (h *Handler) serveBackend(w *responseWriter, r *http.Request, log *slog.Logger, repo *Repo, action, identity string) {
 	config := [][2]string{
 		{"http.uploadpack", "true"},
 		{"http.receivepack", "true"},
@@ -38,7 +38,7 @@ func (h *Handler) serveBackend(w *responseWriter, r *http.Request, log *slog.Log
 	env := []string{
 		"GIT_PROJECT_ROOT=" + h.repos.root,
 		"GIT_HTTP_EXPORT_ALL=1",
-		"REMOTE_USER=" + username,
+		"REMOTE_USER=" + identity, // http-backend's name for the pusher in git's idents
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_CONFIG_GLOBAL=/dev/null",
 		"GIT_ATTR_NOSYSTEM=1",

@@ -141,19 +141,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var creds *Credentials
 	if user, pass, ok := r.BasicAuth(); ok {
+		// Not even the username is logged: some clients put a token there.
 		creds = &Credentials{Username: user, Password: pass}
-		log = log.With("user", user)
 	}
 	identity, err := h.auth.Authorize(r.Context(), AuthRequest{Project: project, Access: access, Credentials: creds})
 	if err != nil {
 		h.deny(rw, log, creds != nil, access, err)
 		return
 	}
-	if strings.ContainsAny(identity, "\r\n\x00") {
-		log.Error("authorizer returned an identity with a line break or NUL", "project", project)
+	if strings.ContainsFunc(identity, isControl) {
+		log.Error("authorizer returned an identity with a control character", "project", project)
 		http.Error(rw, "internal server error", http.StatusInternalServerError)
 		return
 	}
+	log = log.With("identity", identity)
 	repo, err := h.repos.Open(project)
 	if errors.Is(err, ErrNotFound) {
 		http.Error(rw, projectNotFound, http.StatusNotFound)
@@ -164,12 +165,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "internal server error", http.StatusInternalServerError)
 		return
 	}
-	username := ""
-	if creds != nil {
-		username = creds.Username
-	}
-	h.serveBackend(rw, r, log, repo, action, username, identity)
+	h.serveBackend(rw, r, log, repo, action, identity)
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // route checks the method and, for info/refs, the service, and says what access the
 // request needs; problem is non-empty (with an HTTP status) when the request is bad.

@@ -3,6 +3,7 @@ package git
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -361,21 +362,25 @@ func TestCredentialsNeverReachTheLog(t *testing.T) {
 	}
 	dst := filepath.Join(t.TempDir(), "clone")
 	c.run("", nil, "clone", "--quiet", srv+"/group/project.git", dst) // anonymous: refused
+	c.run("", nil, "clone", "--quiet", strings.Replace(srv, "http://", "http://token-as-username-xyz@", 1)+"/group/project.git", dst)
 	c.run("", nil, "clone", "--quiet", strings.Replace(srv, "http://", "http://alice:wrong-password-xyz@", 1)+"/group/project.git", dst)
 	c.must("", "clone", "--quiet", strings.Replace(srv, "http://", "http://alice:alice-secret-token@", 1)+"/group/project.git", dst)
 	c.commit(dst, "change", map[string]string{"f": "x"})
 	c.must(dst, "push", "--quiet", "origin", "main")
 
-	if logs.Len() == 0 {
-		t.Fatal("nothing was logged")
+	if !strings.Contains(logs.String(), "git push served") || !strings.Contains(logs.String(), "identity=user:alice") {
+		t.Fatalf("the push was not logged with the caller's identity:\n%s", logs.String())
 	}
-	for _, secret := range []string{"alice-secret-token", "wrong-password-xyz", "YWxpY2U6"} { // base64("alice:")
+	for _, secret := range []string{"alice-secret-token", "wrong-password-xyz", "token-as-username-xyz", "YWxpY2U6"} { // base64("alice:")
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("log contains %q:\n%s", secret, logs.String())
 		}
 	}
-	if s := (Credentials{Username: "u", Password: "p4ss"}); strings.Contains(slogText(s), "p4ss") {
-		t.Error("Credentials leak their password through slog")
+	creds := Credentials{Username: "tok-as-user", Password: "p4ss"}
+	for _, text := range []string{slogText(creds), slogText(&creds), fmt.Sprintf("%v %+v %#v %s", creds, creds, creds, creds)} {
+		if strings.Contains(text, "p4ss") || strings.Contains(text, "tok-as-user") {
+			t.Errorf("Credentials leak through formatting: %s", text)
+		}
 	}
 }
 

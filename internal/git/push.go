@@ -44,10 +44,12 @@ type Push struct {
 // PushFunc is told about each push that changed refs, after git has updated them
 // (the coordinator creates pipelines from it: branches and tags, not deletions).
 //
-// It is called from the request's goroutine once `git receive-pack` has finished, so
-// different pushes may be announced concurrently; two pushes to one ref are announced
-// in the order git applied them only if the first announcement returned before the
-// second push finished. Its context is not canceled when the client goes away.
+// It is called from the request's goroutine once `git receive-pack` has finished, and
+// the pushing client waits for it (its HTTP response ends when PushFunc returns), so it
+// should be quick: record the push and create pipelines asynchronously. Different
+// pushes may be announced concurrently; two pushes to one ref are announced in the
+// order git applied them only if the first announcement returned before the second
+// push finished. Its context is not canceled when the client goes away.
 //
 // Delivery is at least once: the refs are recorded on disk by a post-receive hook
 // before the push completes, and the record is removed only when PushFunc returns

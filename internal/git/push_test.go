@@ -294,3 +294,27 @@ func TestMaxPushBytesRefusesLargerPacks(t *testing.T) {
 		t.Errorf("main exists after the refused push (%v)", err)
 	}
 }
+
+func TestFirstPushIntoAnEmptyRepositoryCreatesTheDefaultBranch(t *testing.T) {
+	s := newTestServer(t, nil)
+	c := newClient(t)
+	repo, err := s.repos.Create(context.Background(), "group/empty", CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "clone")
+	out := c.must("", "clone", s.url("group/empty", "alice", "alice-secret-token"), dst)
+	if !strings.Contains(out, "empty repository") {
+		t.Logf("clone of an empty repository said: %s", out)
+	}
+	sha := c.commit(dst, "first", map[string]string{"README.md": "hi"})
+	c.must(dst, "push", "--quiet", "origin", "HEAD:main")
+
+	if got, err := repo.ResolveRef(context.Background(), "main"); err != nil || got != sha {
+		t.Errorf("main = %s, %v; want %s", got, err, sha)
+	}
+	ps := s.recordedPushes()
+	if len(ps) != 1 || len(ps[0].Updates) != 1 || !ps[0].Updates[0].Created() || ps[0].Updates[0].NewSHA != sha {
+		t.Errorf("pushes = %s", fmtPushes(ps))
+	}
+}

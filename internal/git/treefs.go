@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 )
 
 // TreeFS is the tree of one commit as a read-only file system: the pipeline compiler
@@ -392,30 +391,3 @@ func cleanGlobPath(p string) string {
 		return p[:len(p)-1] // the trailing slash
 	}
 }
-
-// fileInfo describes a tree entry.
-type fileInfo struct {
-	name    string
-	node    *treeNode
-	modTime time.Time
-}
-
-func (fi fileInfo) Name() string { return fi.name }
-func (fi fileInfo) Size() int64 {
-	if fi.node.isDir() {
-		return 0
-	}
-	return fi.node.size
-}
-func (fi fileInfo) Mode() fs.FileMode  { return fi.node.mode }
-func (fi fileInfo) ModTime() time.Time { return fi.modTime }
-func (fi fileInfo) IsDir() bool        { return fi.node.isDir() }
-func (fi fileInfo) Sys() any           { return nil }
-
-type dirEntry struct{ info fileInfo }
-
-func (d dirEntry) Name() string               { return d.info.name }
-func (d dirEntry) IsDir() bool                { return d.info.IsDir() }
-func (d dirEntry) Type() fs.FileMode          { return d.info.Mode().Type() }
-func (d dirEntry) Info() (fs.FileInfo, error) { return d.info, nil }
-func (d dirEntry) String() string             { return fs.FormatDirEntry(d) }

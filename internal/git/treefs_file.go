@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"time"
 )
 
 // treeFile is an open regular file. Its contents are read at the first Read, Seek or
@@ -95,3 +96,30 @@ func (d *treeDir) ReadDir(n int) ([]fs.DirEntry, error) {
 	d.offset += len(left)
 	return d.fsys.entries(left), nil
 }
+
+// fileInfo describes a tree entry.
+type fileInfo struct {
+	name    string
+	node    *treeNode
+	modTime time.Time
+}
+
+func (fi fileInfo) Name() string { return fi.name }
+func (fi fileInfo) Size() int64 {
+	if fi.node.isDir() {
+		return 0
+	}
+	return fi.node.size
+}
+func (fi fileInfo) Mode() fs.FileMode  { return fi.node.mode }
+func (fi fileInfo) ModTime() time.Time { return fi.modTime }
+func (fi fileInfo) IsDir() bool        { return fi.node.isDir() }
+func (fi fileInfo) Sys() any           { return nil }
+
+type dirEntry struct{ info fileInfo }
+
+func (d dirEntry) Name() string               { return d.info.name }
+func (d dirEntry) IsDir() bool                { return d.info.IsDir() }
+func (d dirEntry) Type() fs.FileMode          { return d.info.Mode().Type() }
+func (d dirEntry) Info() (fs.FileInfo, error) { return d.info, nil }
+func (d dirEntry) String() string             { return fs.FormatDirEntry(d) }
