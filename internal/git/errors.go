@@ -6,7 +6,8 @@ import "errors"
 var (
 	// ErrInvalidPath: a project full path breaks GitLab's path rules.
 	ErrInvalidPath = errors.New("invalid project path")
-	// ErrNotFound: no repository exists for the project.
+	// ErrNotFound: no repository exists for the project. An Authorizer returns it
+	// for a project the caller may not know about (answered 404).
 	ErrNotFound = errors.New("repository not found")
 	// ErrExists: a repository already exists at the target path.
 	ErrExists = errors.New("repository already exists")

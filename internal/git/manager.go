@@ -23,7 +23,8 @@ type Config struct {
 }
 
 // Manager owns the repositories under one root directory: `group/sub/project` lives
-// at `<root>/group/sub/project.git` (lowercased, see ValidatePath). Kiln's own state
+// at `<root>/group/sub/project.git`, lowercased: GitLab paths are case-insensitive,
+// so `Group/Project` and `group/project` are one repository. Kiln's own state
 // (hooks, push records, scratch space) lives in `<root>/+kiln`, a name no project path
 // can take.
 //
