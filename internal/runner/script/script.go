@@ -26,6 +26,9 @@ type Options struct {
 	Dir string
 	// DebugTrace turns on `set -o xtrace` (CI_DEBUG_TRACE=true).
 	DebugTrace bool
+	// SourceEnvFile exports the KEY=VALUE lines of the file named by $GITLAB_ENV, if
+	// it exists, before the commands: what earlier stages of the job appended to it.
+	SourceEnvFile bool
 }
 
 // Commands returns a script that runs commands in order in one shell session, echoing
@@ -40,6 +43,9 @@ func Commands(commands []string, opts Options) string {
 	b.WriteString("set -o errexit\n")
 	b.WriteString("set +o noclobber\n")
 	b.WriteString("exec </dev/null\n")
+	if opts.SourceEnvFile {
+		b.WriteString(`if [ -n "${GITLAB_ENV:-}" ] && [ -f "$GITLAB_ENV" ]; then while IFS= read -r line || [ -n "$line" ]; do export "$line"; done < "$GITLAB_ENV"; fi` + "\n")
+	}
 	if opts.Dir != "" {
 		b.WriteString("cd " + Quote(opts.Dir) + "\n")
 	}

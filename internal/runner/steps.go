@@ -1,0 +1,113 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/kiln-ci/kiln/internal/executor"
+	"github.com/kiln-ci/kiln/internal/jobspec"
+)
+
+// steps runs the job's steps in order but after_script: "script" (before_script and
+// script together) as step_script, any other as step_<name>, stopping at the first
+// that fails. A step with when: on_failure never runs here (nothing failed yet).
+func (j *jobRun) steps(ctx context.Context) (Outcome, bool) {
+	for _, st := range j.job.Steps {
+		if st.Name == jobspec.StepAfterScript || st.When == jobspec.WhenOnFailure {
+			continue
+		}
+		name := "step_" + st.Name
+		if st.Name == jobspec.StepScript {
+			name = "step_script"
+		}
+		j.log.SectionStart(name, fmt.Sprintf("Executing %q stage of the job script", name))
+		res, err := j.runScript(ctx, name, st.Script, j.env)
+		j.log.SectionEnd(name)
+		if o, ok := j.scriptOutcome(res, err); !ok {
+			return o, false
+		}
+	}
+	return Outcome{}, true
+}
+
+// afterScript runs after_script in a new shell with CI_JOB_STATUS, under its own
+// timeout. Its failure only warns unless AFTER_SCRIPT_IGNORE_ERRORS=false, in which
+// case it fails a job that had succeeded.
+func (j *jobRun) afterScript(ctx context.Context, o *Outcome) {
+	var cmds []string
+	for _, st := range j.job.Steps {
+		if st.Name == jobspec.StepAfterScript {
+			cmds = append(cmds, st.Script...)
+		}
+	}
+	if len(cmds) == 0 {
+		return
+	}
+	timeout := j.l.cfg.AfterScriptTimeout
+	if v := j.vars.Get("RUNNER_AFTER_SCRIPT_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			j.log.Warningf("RUNNER_AFTER_SCRIPT_TIMEOUT=%q is not a duration such as 10m; using %v", v, timeout)
+		} else {
+			timeout = d
+		}
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	j.log.SectionStart("after_script", "Running after_script")
+	defer j.log.SectionEnd("after_script")
+	j.log.Noticef("Running after script...")
+	env := executor.MergeEnv(j.env, []string{"CI_JOB_STATUS=" + o.StatusWord()})
+	res, err := j.runScript(actx, "after_script", cmds, env)
+	var problem string
+	switch {
+	case err != nil && errors.Is(actx.Err(), context.DeadlineExceeded):
+		problem = fmt.Sprintf("execution took longer than %v", timeout)
+	case err != nil:
+		problem = err.Error()
+	case res.ExitCode != 0:
+		problem = fmt.Sprintf("exit code %d", res.ExitCode)
+	default:
+		return
+	}
+	if j.vars.Get("AFTER_SCRIPT_IGNORE_ERRORS") == "false" && o.Succeeded() {
+		j.log.Errorf("after_script failed: %s", problem)
+		*o = stageFailure(fmt.Errorf("after_script failed: %s", problem))
+		return
+	}
+	j.log.Warningf("after_script failed, but job will continue unaffected: %s", problem)
+}
+
+// cleanup is the cleanup_file_variables stage, then the environment's cleanup and the
+// device lease's end; it runs whatever happened, on its own context.
+func (j *jobRun) cleanup(o *Outcome) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if j.tmpDir != "" {
+		j.log.SectionStart("cleanup_file_variables", "Cleaning up project directory and file based variables")
+		if err := os.RemoveAll(j.tmpDir); err != nil {
+			j.log.Warningf("removing file variables: %v", err)
+		}
+		j.log.SectionEnd("cleanup_file_variables")
+	}
+	if j.envOf != nil {
+		if err := j.envOf.Cleanup(ctx); err != nil {
+			j.slog.Warn("environment cleanup failed", "error", err)
+			j.log.Warningf("cleaning up the environment: %v", err)
+		}
+	}
+	if j.lease != nil {
+		rep, err := j.lease.Finish(ctx)
+		if rep.Footer != "" {
+			j.log.Printf("%s", rep.Footer)
+		}
+		if err != nil {
+			j.slog.Warn("releasing the job's GPUs failed", "error", err)
+			j.log.Warningf("releasing the job's GPUs: %v", err)
+		}
+		o.Devices = &rep
+	}
+}
