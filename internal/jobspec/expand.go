@@ -13,9 +13,10 @@ import (
 // _ followed by letters, digits and _). In variable values (ExpandAll, ExpandAllWith,
 // ForRunner) "$$" and "%%" are left as written for the runner, and each variable is
 // expanded once, after the variables it references (a topological sort), which makes
-// the expansion recursive; a circular reference is an error. In job names, tags,
+// the expansion recursive; a circular reference is an error. In runner tags,
 // environment names and URLs, rules:changes and rules:exists paths (ExpandGitLab,
-// ExpandExisting) there is no escape: "$$A" is "$" followed by $A's value.
+// ExpandExisting) there is no escape: "$$A" is "$" followed by $A's value. Job names
+// are never expanded.
 //
 // On the runner (gitlab-runner's Variables.ExpandValue, which is Go's os.Expand; Expand,
 // Variables.Expand, ExpandValues): $NAME and ${NAME} with NAME any run of letters,
@@ -99,15 +100,13 @@ func isNameByte(c byte) bool {
 }
 
 // runnerValue is gitlab-runner's lookup: "$$" is "$", the shell's special parameters
-// are empty, anything else is the variable's value or "".
+// other than "-" are empty, anything else is the variable's value or "".
 func runnerValue(name string, lookup func(string) (string, bool)) string {
-	if len(name) == 1 {
-		switch c := name[0]; {
-		case c == '$':
+	if len(name) == 1 && name != "-" && isShellSpecial(name[0]) {
+		if name == "$" {
 			return "$"
-		case c == '*' || c == '#' || c == '@' || c == '!' || c == '?' || (c >= '0' && c <= '9'):
-			return ""
 		}
+		return ""
 	}
 	v, _ := lookup(name)
 	return v
@@ -256,22 +255,15 @@ type CircularReferenceError struct {
 }
 
 func (e *CircularReferenceError) Error() string {
-	var b strings.Builder
-	b.WriteString("circular variable reference detected: ")
+	cycles := make([]string, len(e.Cycles))
 	for i, c := range e.Cycles {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('[')
+		keys := make([]string, len(c))
 		for j, k := range c {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(strconv.Quote(k))
+			keys[j] = strconv.Quote(k)
 		}
-		b.WriteByte(']')
+		cycles[i] = "[" + strings.Join(keys, ", ") + "]"
 	}
-	return b.String()
+	return "circular variable reference detected: " + strings.Join(cycles, ", ")
 }
 
 // ExpandAll is ExpandAllWith with no options: every reference expanded, unknown ones

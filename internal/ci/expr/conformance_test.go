@@ -285,3 +285,50 @@ func stringMap(v any) map[string]string {
 	}
 	return out
 }
+
+var yamlIfRE = regexp.MustCompile(`(?m)^\s*(?:-\s+)?if:\s+(.+?)\s*$`)
+
+// TestConformanceGitLabCILocalCaseExpressions parses every one-line rules:if of
+// gitlab-ci-local's case files: all are valid GitLab but the one the case
+// rules-curly-bracket-if expects to be rejected ("rules:rule if invalid expression
+// syntax").
+func TestConformanceGitLabCILocalCaseExpressions(t *testing.T) {
+	dir := testenv.ConformanceDir(t, "gitlab-ci-local")
+	files, err := filepath.Glob(filepath.Join(dir, "*", "*.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden, _ := filepath.Glob(filepath.Join(dir, "*", ".*.yml"))
+	files = append(files, hidden...)
+	n := 0
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range yamlIfRE.FindAllStringSubmatch(string(src), -1) {
+			expr := yamlScalar(m[1])
+			_, err := Parse(expr)
+			wantErr := filepath.Base(filepath.Dir(f)) == "rules-curly-bracket-if"
+			if (err != nil) != wantErr {
+				t.Errorf("%s: if: %s: error %v, want error: %v", f, expr, err, wantErr)
+			}
+			n++
+		}
+	}
+	if n < 10 {
+		t.Fatalf("found only %d rules:if expressions", n)
+	}
+	t.Logf("gitlab-ci-local case files: %d rules:if expressions, all as GitLab judges them", n)
+}
+
+// yamlScalar unquotes a one-line YAML scalar.
+func yamlScalar(s string) string {
+	switch {
+	case len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'':
+		return strings.ReplaceAll(s[1:len(s)-1], "''", "'")
+	case len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"':
+		return strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(s[1 : len(s)-1])
+	}
+	return s
+}

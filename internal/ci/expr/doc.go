@@ -29,6 +29,14 @@
 //     null or false never matches. A string that is not a valid pattern is searched for
 //     the left value as a plain substring, as GitLab does (it does not report an error).
 //
+// Kiln departs from GitLab in two places, both where GitLab has no sensible answer:
+// Parse rejects a /pattern/ compared (== or !=) with a value that is not a pattern
+// (GitLab fails with an internal error) and a /pattern/ on the left of =~ or !~ (GitLab
+// matches the description of a Ruby object, which holds a memory address). The true
+// and false literals are GitLab's Lexeme::Boolean, added with spec:inputs rules; older
+// GitLab versions rejected them. RE2 and Go's regexp accept the same syntax but for rarities (\C, size
+// limits).
+//
 // Parse reports a *SyntaxError naming the byte offset and showing the expression. Eval
 // reports an error only for what GitLab itself cannot evaluate (such as a pattern on
 // the left of a comparison, found only at evaluation time). An *Expr is immutable and

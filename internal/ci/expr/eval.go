@@ -10,6 +10,9 @@ import (
 // Eval evaluates the expression with the variables that lookup returns (ok false:
 // the variable is not defined, which is null; an empty value is the string "").
 // It reports whether the result is true in GitLab's sense (Ruby's `present?`).
+// GitLab evaluates job rules against the job's variables as written, not expanded
+// (Build::Context#variables_hash): a variable whose value is "$OTHER" compares as
+// the text "$OTHER".
 //
 // lookup is called at most once per variable reference and must be safe for
 // concurrent use if Eval is called concurrently. An error (an *EvalError) comes only

@@ -342,7 +342,8 @@ func (e *Expr) Source() string { return e.src }
 
 // String returns the expression in canonical form: tokens as written, separated by
 // single spaces, with the parentheses that precedence requires and no others. It
-// parses to an equivalent expression.
+// parses to an equivalent expression (for an oddly ordered expression that GitLab
+// accepts, such as `$A $B $C == ==`, it may need more than GitLab's 99 tokens).
 func (e *Expr) String() string {
 	var b strings.Builder
 	writeNode(&b, e.root)
