@@ -132,15 +132,18 @@ func (vs Variables) ExpandValues() Variables {
 }
 
 // ExpandGitLab replaces $NAME, ${NAME} and %NAME% in s as GitLab's ExpandVariables.expand
-// does on the server (environment names and URLs, resource groups): an unknown
-// variable expands to "", and "$$" is not an escape.
+// does on the server: an unknown variable expands to "", and "$$" is not an escape.
+// GitLab uses it for environment names and URLs, resource_group and
+// environment:auto_stop_in, looking the names up in the job's variables after
+// ExpandAll.
 func ExpandGitLab(s string, lookup func(string) (string, bool)) string {
 	return expandServer(s, false, stringLookup(lookup), ExpandOptions{})
 }
 
-// ExpandExisting is ExpandGitLab leaving references to unknown variables as written,
-// GitLab's ExpandVariables.expand_existing (runner tags, rules:changes and rules:exists
-// paths).
+// ExpandExisting is ExpandGitLab leaving references to unknown variables as written:
+// GitLab's ExpandVariables.expand_existing, which it uses for runner tags and for
+// rules:changes and rules:exists paths, looking the names up in the job's variables
+// as written (not expanded).
 func ExpandExisting(s string, lookup func(string) (string, bool)) string {
 	return expandServer(s, false, stringLookup(lookup), ExpandOptions{KeepUndefined: true})
 }
