@@ -11,7 +11,7 @@ const maxExtendsNesting = 10
 // Hashes merge key by key; every other value, lists included, is replaced. The
 // extends key itself is removed from the result.
 func resolveExtends(doc *Value, d *diags) {
-	x := extender{doc: doc, d: d, done: map[string]bool{}}
+	x := extender{doc: doc, d: d, done: map[string]bool{}, height: map[string]int{}}
 	for i := range doc.Pairs {
 		x.extend(doc.Pairs[i].Key, nil)
 	}
@@ -26,6 +26,9 @@ type extender struct {
 	doc  *Value
 	d    *diags
 	done map[string]bool
+	// height is how many extends levels lie below a resolved entry, so that the
+	// nesting limit does not depend on the order entries are written in.
+	height map[string]int
 }
 
 // extend resolves the entry named key; ancestors are the entries that extend it, in
@@ -68,14 +71,22 @@ func (x *extender) extend(key string, ancestors []string) *Value {
 	default:
 		merged := newMap(v.Pos)
 		chain := append(slices.Clone(ancestors), key)
+		height := 0
 		for _, b := range bases {
 			base := x.extend(b, chain)
 			if base == nil {
 				x.done[key] = true
 				return nil
 			}
+			height = max(height, x.height[b]+1)
 			deepMerge(merged, base)
 		}
+		if height > maxExtendsNesting {
+			x.d.errorf(ext.Pos, "%s: nesting too deep in `extends`", key)
+			x.done[key] = true
+			return nil
+		}
+		x.height[key] = height
 		deepMerge(merged, v)
 		merged.Delete("extends")
 		p.Value = merged

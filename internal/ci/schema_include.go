@@ -3,7 +3,7 @@ package ci
 import "regexp"
 
 var (
-	includeStringRE  = regexp.MustCompile(`\w\.ya?ml$`)
+	includeStringRE  = regexp.MustCompile(`[\w*]\.ya?ml$`) // the schema has \w; GitLab also takes wildcards such as ci/*.yml
 	urlSchemeRE      = regexp.MustCompile(`^\w+://`)
 	httpRE           = regexp.MustCompile(`^https?://`)
 	remoteRE         = regexp.MustCompile(`^https?://.+\.ya?ml$`)

@@ -273,10 +273,11 @@ func nodeKind(n *yaml.Node) string {
 func (c *converter) scalar(n *yaml.Node, p Pos) *Value {
 	s := n.Value
 	short := n.ShortTag()
-	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 || n.Tag == "!!str" {
+	tagged := n.Style&yaml.TaggedStyle != 0
+	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 || (tagged && short == "!!str") {
 		return &Value{Kind: KindString, Str: s, Pos: p}
 	}
-	if b, ok := psychBool[s]; ok && (n.Tag == "" || n.Tag == "!!bool") {
+	if b, ok := psychBool[s]; ok && (!tagged || short == "!!bool") {
 		return &Value{Kind: KindBool, Str: strconv.FormatBool(b), Pos: p}
 	}
 	switch short {

@@ -1,0 +1,230 @@
+package ci
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kiln-ci/kiln/internal/jobspec"
+	"github.com/kiln-ci/kiln/internal/machine"
+)
+
+// maxNeeds is GitLab's default limit on a job's needs.
+const maxNeeds = 50
+
+// jobPredefined are the predefined variables that describe the job itself.
+func jobPredefined(jc *JobConfig) jobspec.Variables {
+	pub := func(k, v string) jobspec.Variable { return jobspec.Variable{Key: k, Value: v, Public: true} }
+	vs := jobspec.Variables{pub("CI_JOB_NAME", jc.Name), pub("CI_JOB_NAME_SLUG", Slug(jc.Name)), pub("CI_JOB_STAGE", jc.Stage)}
+	if jc.NodeTotal > 0 {
+		vs = append(vs, pub("CI_NODE_INDEX", strconv.Itoa(jc.NodeIndex)), pub("CI_NODE_TOTAL", strconv.Itoa(jc.NodeTotal)))
+	}
+	return vs
+}
+
+// inheritedGlobals are the global YAML variables the job takes (inherit:variables).
+func (cp *compiler) inheritedGlobals(jc *JobConfig) jobspec.Variables {
+	switch {
+	case jc.Inherit.Variables == nil:
+		return cp.global
+	case len(jc.Inherit.Variables) == 0:
+		return nil
+	}
+	var out jobspec.Variables
+	for _, v := range cp.global {
+		if slices.Contains(jc.Inherit.Variables, v.Key) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// jobVariables are the job's variables lowest to highest precedence: predefined (the
+// commit's, the server's, the job's own and extra), global YAML (as inherited),
+// workflow rules:variables, job YAML, parallel:matrix values, rules:variables, then
+// instance, group, project and pipeline variables.
+func (cp *compiler) jobVariables(jc *JobConfig, rule *Rule, extra jobspec.Variables) jobspec.Variables {
+	predef := append(jobPredefined(jc), extra...)
+	job := yamlVariables(jc.Variables)
+	job = append(job, yamlVariables(jc.MatrixVariables)...)
+	if rule != nil {
+		job = append(job, yamlVariables(rule.Variables)...)
+	}
+	return cp.layers(predef, cp.inheritedGlobals(jc), cp.workflow, job)
+}
+
+// evaluate decides whether a job runs in this pipeline (rules, or only/except) and
+// returns it with what the matching rule decided.
+func (cp *compiler) evaluate(jc *JobConfig) (*Job, *Rule, bool) {
+	env := &ruleEnv{vars: cp.jobVariables(jc, nil, nil).ExpandAll(), changed: cp.ctx.ChangedFiles, files: cp.files.fsys}
+	var rule *Rule
+	if jc.HasRules {
+		r, err := env.firstMatch(jc.Rules)
+		if err != nil {
+			cp.d.errorf(jc.Pos, "jobs:%s rules: %v", jc.Name, err)
+			return nil, nil, false
+		}
+		if r == nil || r.When == "never" {
+			return nil, nil, false
+		}
+		rule = r
+	} else if !cp.policyAllows(jc, env) {
+		return nil, nil, false
+	}
+	j := &Job{
+		Name:               jc.Name,
+		Stage:              jc.Stage,
+		When:               jc.When,
+		StartIn:            jc.StartIn,
+		Retry:              jc.Retry,
+		Coverage:           jc.Coverage,
+		ManualConfirmation: jc.ManualConfirmation,
+		Unsupported:        jc.Unsupported,
+	}
+	if jc.Interruptible != nil {
+		j.Interruptible = *jc.Interruptible
+	}
+	// allow_failure: as written, or true for a job that is manual by its own when.
+	j.AllowFailure = jc.When == "manual"
+	if jc.AllowFailure.Set {
+		j.AllowFailure = jc.AllowFailure.Value
+		if len(jc.AllowFailure.ExitCodes) > 0 {
+			j.AllowFailure, j.AllowFailureExitCodes = false, jc.AllowFailure.ExitCodes
+		}
+	}
+	if rule != nil {
+		if rule.When != "" {
+			j.When = rule.When
+		}
+		if rule.StartIn > 0 {
+			j.StartIn = rule.StartIn
+		}
+		if rule.AllowFailure != nil {
+			j.AllowFailure, j.AllowFailureExitCodes = *rule.AllowFailure, nil
+		}
+		if rule.Interruptible != nil {
+			j.Interruptible = *rule.Interruptible
+		}
+	}
+	if j.When == "delayed" && j.StartIn == 0 {
+		cp.d.errorf(jc.Pos, "jobs:%s start_in should be a duration when the job is delayed", jc.Name)
+	}
+	return j, rule, true
+}
+
+// resolveNeeds settles a job's needs against the jobs this pipeline has: an optional
+// need of a missing job is dropped; a required one is GitLab's seeding error.
+func (cp *compiler) resolveNeeds(j *Job, jc *JobConfig, rule *Rule, present map[string]*Job) {
+	needs, has := jc.Needs, jc.HasNeeds
+	if rule != nil && rule.HasNeeds {
+		needs, has = rule.Needs, true
+	}
+	if !has {
+		return
+	}
+	j.Needs = make([]JobNeed, 0, len(needs))
+	for _, n := range needs {
+		if present[n.Job] == nil {
+			if !n.Optional {
+				cp.d.errorf(n.Pos, "'%s' job needs '%s' job, but '%s' is not in any previous stage", j.Name, n.Job, n.Job)
+			}
+			continue
+		}
+		j.Needs = append(j.Needs, JobNeed{Job: n.Job, Artifacts: n.Artifacts, Optional: n.Optional})
+	}
+	if len(j.Needs) > maxNeeds {
+		cp.d.errorf(jc.Pos, "%s: one job can only need %d others, but you have listed %d. See needs keyword documentation for more details",
+			j.Name, maxNeeds, len(j.Needs))
+	}
+}
+
+// resolveDependencies lists whose artifacts the job downloads.
+func (cp *compiler) resolveDependencies(j *Job, jc *JobConfig, selected []*Job) {
+	j.Dependencies = []string{}
+	switch {
+	case jc.HasDeps:
+		for _, d := range jc.Dependencies {
+			if !slices.ContainsFunc(selected, func(s *Job) bool { return s.Name == d }) {
+				cp.d.warnf(jc.Pos, "jobs:%s dependencies: %s is not in this pipeline, so its artifacts cannot be downloaded", j.Name, d)
+				continue
+			}
+			j.Dependencies = append(j.Dependencies, d)
+		}
+	case j.Needs != nil:
+		for _, n := range j.Needs {
+			if n.Artifacts {
+				j.Dependencies = append(j.Dependencies, n.Job)
+			}
+		}
+	default:
+		mine := slices.Index(cp.cfg.Stages, j.Stage)
+		for _, s := range selected {
+			if slices.Index(cp.cfg.Stages, s.Stage) < mine {
+				j.Dependencies = append(j.Dependencies, s.Name)
+			}
+		}
+	}
+}
+
+// finish computes what depends on the job's final variables: environment, tags,
+// resource group, GPU request, timeout and the runner payload.
+func (cp *compiler) finish(j *Job, jc *JobConfig, rule *Rule) {
+	vars := cp.jobVariables(jc, rule, nil)
+	expanded := vars.ExpandAll()
+	var envVars jobspec.Variables
+	if jc.Environment != nil {
+		env := *jc.Environment
+		env.Name = jobspec.ExpandGitLab(env.Name, expanded.Lookup)
+		env.URL = jobspec.ExpandGitLab(env.URL, expanded.Lookup)
+		if env.Tier == "" {
+			env.Tier = guessTier(env.Name)
+		}
+		j.Environment = &env
+		j.EnvironmentSlug = EnvironmentSlug(env.Name)
+		pub := func(k, v string) jobspec.Variable { return jobspec.Variable{Key: k, Value: v, Public: true} }
+		envVars = jobspec.Variables{pub("CI_ENVIRONMENT_NAME", env.Name), pub("CI_ENVIRONMENT_SLUG", j.EnvironmentSlug),
+			pub("CI_ENVIRONMENT_ACTION", env.Action), pub("CI_ENVIRONMENT_TIER", env.Tier)}
+		if env.URL != "" {
+			envVars = append(envVars, pub("CI_ENVIRONMENT_URL", env.URL))
+		}
+		vars = cp.jobVariables(jc, rule, envVars)
+		expanded = vars.ExpandAll()
+	}
+	j.Tags = make([]string, 0, len(jc.Tags))
+	for _, t := range jc.Tags {
+		j.Tags = append(j.Tags, jobspec.ExpandExisting(t, expanded.Lookup))
+	}
+	j.ResourceGroup = jobspec.ExpandGitLab(jc.ResourceGroup, expanded.Lookup)
+	gpu, err := machine.ParseGPURequest(expanded.Lookup)
+	if err != nil {
+		cp.d.errorf(gpuPos(jc), "jobs:%s %v", j.Name, err)
+	}
+	j.GPU = gpu
+	j.Timeout = jc.Timeout
+	if j.Timeout == 0 {
+		j.Timeout = cp.ctx.ProjectTimeout
+	}
+	if j.Timeout == 0 {
+		j.Timeout = DefaultProjectTimeout
+	}
+	runnerVars, err := vars.ForRunner()
+	if err != nil {
+		cp.d.errorf(jc.Pos, "%s: %v", j.Name, err)
+	}
+	j.Spec = cp.spec(j, jc, runnerVars, expanded)
+}
+
+// gpuPos is where a job's GPU variables were written, or the job.
+func gpuPos(jc *JobConfig) Pos {
+	for _, v := range jc.Variables {
+		if strings.HasPrefix(v.Key, "KILN_GPU_") || v.Key == machine.VarCUDAMin {
+			return v.Pos
+		}
+	}
+	return jc.Pos
+}
+
+func (c *Config) String() string {
+	return fmt.Sprintf("ci.Config{%d jobs, stages %v}", len(c.Jobs), c.Stages)
+}
