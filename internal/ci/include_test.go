@@ -105,11 +105,11 @@ func TestIncludePathsUseVariables(t *testing.T) {
 
 func TestIncludeKindsThatNeedTheNetworkAreClearErrors(t *testing.T) {
 	for kind, want := range map[string]string{
-		"remote: https://example.com/ci.yml":    "include:remote \"https://example.com/ci.yml\" is not available offline",
-		"project: group/p\n    file: ci.yml":   "include:project \"group/p\" is not supported",
-		"template: Auto-DevOps.gitlab-ci.yml":   "include:template \"Auto-DevOps.gitlab-ci.yml\" is not available offline",
-		"component: gitlab.com/g/c/comp@1.0":    "include:component \"gitlab.com/g/c/comp@1.0\" is not supported",
-		"local: missing.yml":                    "Local file `missing.yml` does not exist!",
+		"remote: https://example.com/ci.yml":  "include:remote \"https://example.com/ci.yml\" is not available offline",
+		"project: group/p\n    file: ci.yml":  "include:project \"group/p\" is not supported",
+		"template: Auto-DevOps.gitlab-ci.yml": "include:template \"Auto-DevOps.gitlab-ci.yml\" is not available offline",
+		"component: gitlab.com/g/c/comp@1.0":  "include:component \"gitlab.com/g/c/comp@1.0\" is not supported",
+		"local: missing.yml":                  "Local file `missing.yml` does not exist!",
 	} {
 		msgs := loadErrors(t, "include:\n  - "+kind+"\njob:\n  script: x\n")
 		wantError(t, msgs, want)
