@@ -1,6 +1,8 @@
 package ci
 
 import (
+	"io/fs"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -96,3 +98,12 @@ func jobOf(t *testing.T, p *Pipeline, name string) *Job {
 
 // varOf returns the value a job's runner receives for key (the last entry wins).
 func varOf(j *Job, key string) (string, bool) { return j.Spec.Variables.Lookup(key) }
+
+// osDir is a directory of this repository as an fs.FS.
+func osDir(t *testing.T, dir string) fs.FS {
+	t.Helper()
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	}
+	return os.DirFS(dir)
+}

@@ -2,15 +2,15 @@ package ci
 
 import "strings"
 
-// defaultOnly is GitLab's only: for jobs without rules, only or except, when the
-// configuration has no workflow:rules.
+// defaultOnly is GitLab's only: for jobs without rules or only (except: does not
+// change it), when the configuration has no workflow:rules.
 var defaultOnly = &Filter{Refs: []string{"branches", "tags"}}
 
 // policyAllows evaluates only/except as GitLab's Seed::Build does: every part of only
 // (refs, variables, changes, kubernetes) must be satisfied, and no part of except.
 func (cp *compiler) policyAllows(jc *JobConfig, env *ruleEnv) bool {
 	only := jc.Only
-	if only == nil && jc.Except == nil && !cp.cfg.Workflow.HasRules {
+	if only == nil && !cp.cfg.Workflow.HasRules {
 		only = defaultOnly
 	}
 	if only != nil {
