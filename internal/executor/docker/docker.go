@@ -118,9 +118,10 @@ type Config struct {
 
 // Executor makes Docker environments. It is safe for concurrent use.
 type Executor struct {
-	cfg Config
-	cli *client.Client
-	log *slog.Logger
+	cfg     Config
+	cli     *client.Client
+	log     *slog.Logger
+	sockets []string // Docker socket paths no container may see unless allowed
 
 	mu          sync.Mutex
 	diskLimitOK *bool // whether the daemon's storage driver takes a size; nil until probed
@@ -156,7 +157,11 @@ func New(cfg Config) (*Executor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{cfg: cfg, cli: cli, log: log.With("executor", Name)}, nil
+	host := cfg.Host
+	if host == "" {
+		host = cli.DaemonHost()
+	}
+	return &Executor{cfg: cfg, cli: cli, log: log.With("executor", Name), sockets: sockets(host)}, nil
 }
 
 // Close closes the executor's client. Environments must be cleaned up first.
@@ -202,8 +207,10 @@ func (e *Executor) NewEnvironment(spec executor.Spec) (executor.Environment, err
 		}
 		services = append(services, service{Image: s, policies: p, aliases: serviceAliases(s)})
 	}
-	if err := checkSocketBinds(e.cfg.Volumes, e.cfg.AllowDockerSocket); err != nil {
-		return nil, err
+	if !e.cfg.AllowDockerSocket {
+		if err := checkSocketBinds(e.cfg.Volumes, e.sockets); err != nil {
+			return nil, err
+		}
 	}
 	return &Environment{
 		ex:       e,
@@ -275,6 +282,12 @@ func (e *Environment) labels(role string) map[string]string {
 	l[LabelEnvironment] = e.id
 	l[LabelRole] = role
 	return l
+}
+
+// scriptDirPrefix starts the names of the script directories of a runner's jobs:
+// the prefix, then the job id, a dash and random characters.
+func scriptDirPrefix(runnerID string) string {
+	return "kiln-docker-" + sanitizeName(runnerID) + "."
 }
 
 // tempDir is the configured directory for script files.

@@ -97,7 +97,7 @@ func leftovers(t testing.TB, cli *client.Client, tempDir string, spec executor.S
 	for _, v := range vols.Volumes {
 		left = append(left, "volume "+v.Name)
 	}
-	dirs, _ := filepath.Glob(filepath.Join(tempDir, fmt.Sprintf("kiln-docker-%d-*", spec.JobID)))
+	dirs, _ := filepath.Glob(filepath.Join(tempDir, fmt.Sprintf("kiln-docker-*.%d-*", spec.JobID)))
 	for _, d := range dirs {
 		left = append(left, "directory "+d)
 	}

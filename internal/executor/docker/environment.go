@@ -82,7 +82,7 @@ func (e *Environment) InjectDevices(d executor.Devices) error {
 		if !filepath.IsAbs(m.HostPath) || !path.IsAbs(m.Path) {
 			return fmt.Errorf("docker executor: device mount %d (%q → %q) needs absolute paths", i, m.HostPath, m.Path)
 		}
-		if !e.ex.cfg.AllowDockerSocket && exposesSocket(m.HostPath) {
+		if !e.ex.cfg.AllowDockerSocket && exposesSocket(m.HostPath, e.ex.sockets) {
 			return fmt.Errorf("docker executor: device mount %q exposes the Docker socket, which the runner's configuration does not allow", m.HostPath)
 		}
 	}
@@ -161,7 +161,7 @@ func (e *Environment) prepare(ctx context.Context, out io.Writer) error {
 		e.imageEnv = append([]string(nil), img.Config.Env...)
 	}
 
-	if e.tmpRoot, err = os.MkdirTemp(e.ex.tempDir(), fmt.Sprintf("kiln-docker-%d-", e.spec.JobID)); err != nil {
+	if e.tmpRoot, err = os.MkdirTemp(e.ex.tempDir(), scriptDirPrefix(e.spec.RunnerID)+strconv.FormatInt(e.spec.JobID, 10)+"-"); err != nil {
 		return fmt.Errorf("making script directory: %w", err)
 	}
 	// The root is private to the runner's user; the directory mounted into containers
@@ -254,11 +254,11 @@ func (e *Environment) Cleanup(ctx context.Context) error {
 
 // Reaped counts what Reap removed.
 type Reaped struct {
-	Containers, Networks, Volumes int
+	Containers, Networks, Volumes, ScriptDirs int
 }
 
 // Reap removes every container, network and volume that the runner runnerID left
-// behind, e.g. after it crashed. The runner calls it at start-up, before it takes
+// behind, e.g. after it crashed, and its script directories in the TempDir. The runner calls it at start-up, before it takes
 // jobs: it would also remove the environments of jobs still running under that id.
 func (e *Executor) Reap(ctx context.Context, runnerID string) (Reaped, error) {
 	if runnerID == "" {
@@ -270,11 +270,19 @@ func (e *Executor) Reap(ctx context.Context, runnerID string) (Reaped, error) {
 	)
 	var r Reaped
 	err := e.removeLabelled(ctx, f, &r)
+	dirs, _ := filepath.Glob(filepath.Join(e.tempDir(), scriptDirPrefix(runnerID)+"*"))
+	for _, d := range dirs {
+		if rerr := os.RemoveAll(d); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("removing script directory: %w", rerr))
+			continue
+		}
+		r.ScriptDirs++
+	}
 	if err != nil {
 		return r, fmt.Errorf("reaping leftovers of runner %q: %w", runnerID, err)
 	}
 	if r != (Reaped{}) {
-		e.log.Info("reaped leftovers of a previous run", "runner_id", runnerID, "containers", r.Containers, "networks", r.Networks, "volumes", r.Volumes)
+		e.log.Info("reaped leftovers of a previous run", "runner_id", runnerID, "containers", r.Containers, "networks", r.Networks, "volumes", r.Volumes, "script_dirs", r.ScriptDirs)
 	}
 	return r, nil
 }

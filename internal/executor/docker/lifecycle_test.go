@@ -153,7 +153,8 @@ func TestReapRemovesWhatACrashedRunnerLeft(t *testing.T) {
 	cli := dockerClient(t, busybox)
 	crashed := "crashed-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	survivor := "other-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	ex := newExecutor(t, docker.Config{Volumes: []string{"/cache"}})
+	tmp := t.TempDir()
+	ex := newExecutor(t, docker.Config{Volumes: []string{"/cache"}, TempDir: tmp})
 
 	// A runner prepares a job with a service, starts a script and "crashes": nobody
 	// calls Cleanup.
@@ -175,19 +176,19 @@ func TestReapRemovesWhatACrashedRunnerLeft(t *testing.T) {
 	other.RunnerID = survivor
 	j := start(t, cli, ex, other)
 
-	restarted := newExecutor(t, docker.Config{})
+	restarted := newExecutor(t, docker.Config{TempDir: tmp})
 	reaped, err := restarted.Reap(context.Background(), crashed)
 	if err != nil {
 		t.Fatalf("Reap: %v", err)
 	}
-	if want := (docker.Reaped{Containers: 2, Networks: 1, Volumes: 1}); reaped != want {
+	if want := (docker.Reaped{Containers: 2, Networks: 1, Volumes: 1, ScriptDirs: 1}); reaped != want {
 		t.Errorf("Reap removed %+v, want %+v", reaped, want)
 	}
-	if left := leftovers(t, cli, "", spec); len(left) > 0 {
+	if left := leftovers(t, cli, tmp, spec); len(left) > 0 {
 		t.Errorf("after Reap, the crashed runner's job left %v", left)
 	}
-	if left := leftovers(t, cli, "", other); len(left) != 2 {
-		t.Errorf("Reap touched another runner's job: its resources are now %v, want its network and volume", left)
+	if left := leftovers(t, cli, tmp, other); len(left) != 3 {
+		t.Errorf("Reap touched another runner's job: its resources are now %v, want its network, volume and script directory", left)
 	}
 	if _, out := j.run(t, "echo still here"); out != "still here\n" {
 		t.Errorf("the other runner's job no longer runs: %q", out)

@@ -119,46 +119,54 @@ func parseVolume(s string) (volumeSpec, error) {
 	return v, nil
 }
 
-// dockerSockets are where a local daemon's socket usually is.
-var dockerSockets = []string{"/var/run/docker.sock", "/run/docker.sock"}
+// defaultSockets are where a local daemon's socket usually is.
+var defaultSockets = []string{"/var/run/docker.sock", "/run/docker.sock"}
 
-// exposesSocket reports whether binding host path p into a container exposes the
-// Docker socket: p is a socket path or a directory above one (after symlinks).
-func exposesSocket(p string) bool {
+// sockets returns the Docker socket paths to protect: the usual ones and the unix
+// socket the executor's client talks to.
+func sockets(host string) []string {
+	socks := slices.Clone(defaultSockets)
+	if p, ok := strings.CutPrefix(host, "unix://"); ok && p != "" {
+		socks = append(socks, p)
+	}
+	return socks
+}
+
+// exposesSocket reports whether binding host path p into a container exposes one of
+// socks: p is a socket path or a directory above one (after symlinks).
+func exposesSocket(p string, socks []string) bool {
 	cands := []string{filepath.Clean(p)}
 	if r, err := filepath.EvalSymlinks(p); err == nil {
 		cands = append(cands, r)
 	}
+	var targets []string
+	for _, s := range socks {
+		targets = append(targets, filepath.Clean(s))
+		if r, err := filepath.EvalSymlinks(s); err == nil {
+			targets = append(targets, r)
+		}
+	}
 	for _, c := range cands {
-		if filepath.Base(c) == "docker.sock" {
+		if filepath.Base(c) == "docker.sock" || c == "/" {
 			return true
 		}
-		for _, sock := range dockerSockets {
-			socks := []string{sock}
-			if r, err := filepath.EvalSymlinks(sock); err == nil {
-				socks = append(socks, r)
-			}
-			for _, s := range socks {
-				if c == s || c == "/" || strings.HasPrefix(s, c+"/") {
-					return true
-				}
+		for _, s := range targets {
+			if c == s || strings.HasPrefix(s, c+"/") {
+				return true
 			}
 		}
 	}
 	return false
 }
 
-// checkSocketBinds refuses volumes that expose the Docker socket unless allowed.
-func checkSocketBinds(volumes []string, allow bool) error {
-	if allow {
-		return nil
-	}
+// checkSocketBinds refuses volumes that expose one of socks.
+func checkSocketBinds(volumes, socks []string) error {
 	for _, s := range volumes {
 		v, err := parseVolume(s)
 		if err != nil {
 			return err
 		}
-		if v.Host != "" && exposesSocket(v.Host) {
+		if v.Host != "" && exposesSocket(v.Host, socks) {
 			return fmt.Errorf("docker executor: volume %q exposes the Docker socket, which the runner's configuration does not allow", s)
 		}
 	}

@@ -75,14 +75,13 @@ func TestVolumesParseAndRefuseTheDockerSocket(t *testing.T) {
 		{"/run/docker.sock:/d.sock", "exposes the Docker socket"},
 		{"/var/run:/host-run", "exposes the Docker socket"},
 		{"/:/host", "exposes the Docker socket"},
+		{"/srv/dockerd:/d", "exposes the Docker socket"},
+		{"/srv/data/docker.sock:/d.sock", "exposes the Docker socket"},
 	} {
-		err := checkSocketBinds([]string{tc.volume}, false)
+		err := checkSocketBinds([]string{tc.volume}, sockets("unix:///srv/dockerd/api.sock"))
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("volume %q: error %v, want %q", tc.volume, err, tc.want)
 		}
-	}
-	if err := checkSocketBinds([]string{"/var/run/docker.sock:/var/run/docker.sock"}, true); err != nil {
-		t.Errorf("with the socket allowed: %v", err)
 	}
 }
 

@@ -1,0 +1,66 @@
+package docker_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/kiln-ci/kiln/internal/executor"
+	"github.com/kiln-ci/kiln/internal/executor/docker"
+	"github.com/kiln-ci/kiln/internal/executor/executortest"
+	"github.com/kiln-ci/kiln/internal/jobspec"
+)
+
+// BenchmarkJobTrue measures a job whose script is `true` with the image present:
+// go test -run '^$' -bench JobTrue -benchtime=50x ./internal/executor/docker/
+func BenchmarkJobTrue(b *testing.B) {
+	for _, img := range []string{busybox, debian} {
+		b.Run(img, func(b *testing.B) {
+			dockerClient(b, img)
+			ex := newExecutor(b, docker.Config{})
+			executortest.BenchmarkJob(b, func(b *testing.B, spec executor.Spec) executor.Environment {
+				spec.Image = jobspec.Image{Name: img}
+				env, err := ex.NewEnvironment(spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return env
+			})
+		})
+	}
+}
+
+// BenchmarkBareContainer is the floor BenchmarkJobTrue stands on: the same daemon
+// creating, starting, waiting for and removing one container running `true`, with
+// nothing of the executor.
+func BenchmarkBareContainer(b *testing.B) {
+	cli := dockerClient(b, busybox)
+	ctx := context.Background()
+	took := make([]time.Duration, 0, b.N)
+	for range b.N {
+		start := time.Now()
+		c, err := cli.ContainerCreate(ctx, &container.Config{Image: busybox, Cmd: []string{"true"}, Labels: map[string]string{"dev.kiln.test": "bench"}}, nil, nil, nil, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		wait, errc := cli.ContainerWait(ctx, c.ID, container.WaitConditionNextExit)
+		if err := cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-wait:
+		case err := <-errc:
+			b.Fatal(err)
+		}
+		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2])/1e6, "p50-ms")
+	b.ReportMetric(float64(took[(len(took)*95+99)/100-1])/1e6, "p95-ms")
+}
