@@ -39,6 +39,7 @@ saas-linux-medium-amd64-gpu-standard gives a job one GPU.`,
 	root.AddCommand(
 		newVersionCmd(),
 		newGPUCmd(),
+		newLintCmd(),
 	)
 	return root
 }

@@ -1,6 +1,7 @@
 package ci
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 )
@@ -210,3 +211,53 @@ func describe(v *Value) string {
 
 // quoteList formats names as GitLab lists them: "a, b".
 func quoteList(names []string) string { return strings.Join(names, ", ") }
+
+// MarshalJSON writes v as JSON, keeping the order of mapping keys. Integers and
+// floats are numbers, booleans booleans; a !reference is written as its list.
+func (v *Value) MarshalJSON() ([]byte, error) {
+	var b []byte
+	return v.appendJSON(b), nil
+}
+
+func (v *Value) appendJSON(b []byte) []byte {
+	if v == nil {
+		return append(b, "null"...)
+	}
+	switch v.Kind {
+	case KindNull:
+		return append(b, "null"...)
+	case KindBool, KindInt:
+		return append(b, v.Str...)
+	case KindFloat:
+		if _, err := strconv.ParseFloat(v.Str, 64); err != nil {
+			return strconv.AppendQuote(b, v.Str) // Infinity, NaN
+		}
+		return append(b, v.Str...)
+	case KindString:
+		return appendJSONString(b, v.Str)
+	case KindSeq:
+		b = append(b, '[')
+		for i, it := range v.Items {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = it.appendJSON(b)
+		}
+		return append(b, ']')
+	}
+	b = append(b, '{')
+	for i, p := range v.Pairs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, p.Key)
+		b = append(b, ':')
+		b = p.Value.appendJSON(b)
+	}
+	return append(b, '}')
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}

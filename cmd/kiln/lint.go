@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-ci/kiln/internal/ci"
+)
+
+// lintReport is `kiln lint --json`'s output.
+type lintReport struct {
+	Valid       bool           `json:"valid"`
+	File        string         `json:"file"`
+	Files       []string       `json:"files,omitempty"`
+	Stages      []string       `json:"stages,omitempty"`
+	Jobs        []string       `json:"jobs,omitempty"`
+	Diagnostics ci.Diagnostics `json:"diagnostics"`
+	// Merged is the merged configuration, with --merged.
+	Merged *ci.Value `json:"merged,omitempty"`
+}
+
+func newLintCmd() *cobra.Command {
+	var file, dir string
+	var asJSON, merged bool
+	cmd := &cobra.Command{
+		Use:   "lint [--file F] [--json] [--merged]",
+		Short: "Check a .gitlab-ci.yml as GitLab would",
+		Long: `Check a .gitlab-ci.yml the way GitLab checks it before creating a pipeline: YAML
+syntax and limits, include:local files, extends, !reference, every keyword's shape,
+stages, needs and dependencies. Each finding is printed as file:line:column with
+GitLab's wording where GitLab has one.
+
+Keywords Kiln parses but does not carry out (id_tokens, secrets, trigger, pages,
+release, run, ...) are warnings: the file stays valid.
+
+--merged prints the configuration after includes, extends, !reference and defaults
+are resolved, without hidden jobs, as GitLab's "merged YAML" view does.
+
+Exit status: 0 when the configuration is valid (warnings allowed), 1 when it is
+invalid, 2 for a usage error such as a file that does not exist.`,
+		Example: `  kiln lint
+  kiln lint --file ci/pipeline.yml --json
+  kiln lint --merged > merged.yml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runLint(cmd, dir, file, asJSON, merged)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&file, "file", "f", ci.DefaultFile, "configuration file, relative to the repository directory")
+	f.StringVarP(&dir, "dir", "C", ".", "repository directory (include:local paths start here)")
+	f.BoolVar(&asJSON, "json", false, "print a JSON report for tools")
+	f.BoolVar(&merged, "merged", false, "print the merged configuration (YAML, or in the JSON report)")
+	return cmd
+}
+
+func runLint(cmd *cobra.Command, dir, file string, asJSON, merged bool) error {
+	fsys := os.DirFS(dir)
+	name := strings.TrimPrefix(file, "./")
+	if _, err := fs.Stat(fsys, name); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "kiln lint: %s: %v\n", file, unwrapPath(err))
+		return exitError{code: 2}
+	}
+	cfg, diags := ci.Load(fsys, name, ci.LoadOptions{})
+	valid := cfg != nil
+	out := cmd.OutOrStdout()
+	if asJSON {
+		rep := lintReport{Valid: valid, File: name, Diagnostics: diags}
+		if rep.Diagnostics == nil {
+			rep.Diagnostics = ci.Diagnostics{}
+		}
+		if cfg != nil {
+			rep.Files, rep.Stages = cfg.Files, cfg.Stages
+			for _, j := range cfg.Jobs {
+				rep.Jobs = append(rep.Jobs, j.Name)
+			}
+			if merged {
+				rep.Merged = cfg.Merged
+			}
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return fmt.Errorf("writing the report: %w", err)
+		}
+	} else {
+		diagOut := out
+		if merged {
+			diagOut = cmd.ErrOrStderr() // keep stdout pure YAML
+		}
+		color := useColor(diagOut)
+		for _, d := range diags {
+			fmt.Fprintln(diagOut, formatDiagnostic(d, color))
+		}
+		if merged && cfg != nil {
+			y, err := ci.MarshalYAML(cfg.Merged)
+			if err != nil {
+				return err
+			}
+			if _, err := out.Write(y); err != nil {
+				return fmt.Errorf("writing the merged configuration: %w", err)
+			}
+		} else {
+			fmt.Fprintln(diagOut, lintSummary(name, cfg, diags))
+		}
+	}
+	if !valid {
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func lintSummary(name string, cfg *ci.Config, diags ci.Diagnostics) string {
+	errs, warns := len(diags.Errors()), len(diags.Warnings())
+	if cfg == nil {
+		return fmt.Sprintf("%s is invalid: %s, %s", name, plural(errs, "error"), plural(warns, "warning"))
+	}
+	return fmt.Sprintf("%s is valid: %s in %d stages, %s", name, plural(len(cfg.Jobs), "job"), len(cfg.Stages), plural(warns, "warning"))
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// formatDiagnostic prints "file:line:col: error: message", the severity coloured on a
+// terminal.
+func formatDiagnostic(d ci.Diagnostic, color bool) string {
+	if !color {
+		return d.String()
+	}
+	sev := "\x1b[1;31merror\x1b[0m"
+	if d.Severity == ci.SeverityWarning {
+		sev = "\x1b[1;33mwarning\x1b[0m"
+	}
+	if p := d.Pos.String(); p != "" {
+		return "\x1b[1m" + p + ":\x1b[0m " + sev + ": " + d.Message
+	}
+	return sev + ": " + d.Message
+}
+
+// useColor reports whether w is a terminal and NO_COLOR is not set
+// (https://no-color.org).
+func useColor(w io.Writer) bool {
+	if _, set := os.LookupEnv("NO_COLOR"); set {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
