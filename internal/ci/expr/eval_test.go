@@ -2,6 +2,7 @@ package expr
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -217,5 +218,34 @@ func TestEvalLooksUpOnlyWhatItNeeds(t *testing.T) {
 	})
 	if strings.Join(seen, ",") != "A,C" {
 		t.Errorf("looked up %v, want A then C (&& short-circuits)", seen)
+	}
+}
+
+func TestEvalIsSafeForConcurrentUse(t *testing.T) {
+	e, err := Parse(`$X =~ $P && $X =~ /^a/`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			for i := range 200 {
+				p, want := "/^ab/", true
+				if (g+i)%2 == 1 {
+					p, want = "/^b/", false
+				}
+				got, err := e.Eval(vars(map[string]string{"X": "abc", "P": p}))
+				if err != nil || got != want {
+					done <- fmt.Errorf("goroutine %d step %d: %v, %v; want %v", g, i, got, err, want)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	}
 }
