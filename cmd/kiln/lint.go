@@ -82,7 +82,7 @@ func runLint(cmd *cobra.Command, dir, file string, asJSON, merged bool) error {
 				rep.Jobs = append(rep.Jobs, j.Name)
 			}
 			if merged {
-				rep.Merged = cfg.Merged
+				rep.Merged = cfg.Merged()
 			}
 		}
 		enc := json.NewEncoder(out)
@@ -100,7 +100,7 @@ func runLint(cmd *cobra.Command, dir, file string, asJSON, merged bool) error {
 			fmt.Fprintln(diagOut, formatDiagnostic(d, color))
 		}
 		if merged && cfg != nil {
-			y, err := ci.MarshalYAML(cfg.Merged)
+			y, err := ci.MarshalYAML(cfg.Merged())
 			if err != nil {
 				return err
 			}

@@ -85,7 +85,7 @@ type Job struct {
 // circular variable reference). Compile does not modify c and is safe to call
 // concurrently.
 func (c *Config) Compile(ctx Context) (*Pipeline, error) {
-	cp := compiler{cfg: c, ctx: &ctx, d: &diags{}}
+	cp := compiler{cfg: c, ctx: &ctx, d: &diags{}, expanded: make(map[string]jobspec.Variables, len(c.Jobs))}
 	return cp.run()
 }
 
@@ -98,6 +98,8 @@ type compiler struct {
 	global               jobspec.Variables
 	workflow             jobspec.Variables
 	files                fileSource
+	// expanded holds each selected job's variables, expanded, as its rules saw them.
+	expanded map[string]jobspec.Variables
 }
 
 func (cp *compiler) run() (*Pipeline, error) {

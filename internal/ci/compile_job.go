@@ -58,6 +58,7 @@ func (cp *compiler) jobVariables(jc *JobConfig, rule *Rule, extra jobspec.Variab
 // returns it with what the matching rule decided.
 func (cp *compiler) evaluate(jc *JobConfig) (*Job, *Rule, bool) {
 	env := &ruleEnv{vars: cp.jobVariables(jc, nil, nil).ExpandAll(), changed: cp.ctx.ChangedFiles, files: cp.files.fsys}
+	cp.expanded[jc.Name] = env.vars
 	var rule *Rule
 	if jc.HasRules {
 		r, err := env.firstMatch(jc.Rules)
@@ -171,7 +172,10 @@ func (cp *compiler) resolveDependencies(j *Job, jc *JobConfig, selected []*Job) 
 // resource group, GPU request, timeout and the runner payload.
 func (cp *compiler) finish(j *Job, jc *JobConfig, rule *Rule) {
 	vars := cp.jobVariables(jc, rule, nil)
-	expanded := vars.ExpandAll()
+	expanded := cp.expanded[jc.Name] // as the rules saw them: the same unless the rule adds variables
+	if rule != nil && len(rule.Variables) > 0 {
+		expanded = vars.ExpandAll()
+	}
 	var envVars jobspec.Variables
 	if jc.Environment != nil {
 		env := *jc.Environment

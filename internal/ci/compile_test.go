@@ -452,10 +452,10 @@ func TestJobsComeInStageOrderAndStagesListOnlyUsedOnes(t *testing.T) {
 
 func TestCompileLeavesTheConfigUnchanged(t *testing.T) {
 	cfg := mustLoad(t, "a: {script: x, parallel: 2, rules: [{needs: []}]}\nb: {script: x, needs: [a]}\n")
-	first, _ := MarshalYAML(cfg.Merged)
+	first, _ := MarshalYAML(cfg.Merged())
 	p1 := mustCompile(t, cfg, pushToMain())
 	p2 := mustCompile(t, cfg, pushToMain())
-	second, _ := MarshalYAML(cfg.Merged)
+	second, _ := MarshalYAML(cfg.Merged())
 	if string(first) != string(second) || len(p1.Jobs) != len(p2.Jobs) || len(jobOf(t, p2, "b").Needs) != 2 {
 		t.Errorf("compiling twice should give the same pipeline")
 	}

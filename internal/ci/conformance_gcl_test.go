@@ -195,12 +195,12 @@ func judgeGCL(chk gclCheck, cfg *Config, diags Diagnostics, preview string) stri
 		if d.HasErrors() {
 			return fmt.Sprintf("expected preview does not parse: %v", d)
 		}
-		same := reflect.DeepEqual(canonical(want.Body), canonical(cfg.Merged))
+		same := reflect.DeepEqual(canonical(want.Body), canonical(cfg.Merged()))
 		if chk.differs != "" && same {
 			return "agrees with gitlab-ci-local although documented as differing; update the case"
 		}
 		if chk.differs == "" && !same {
-			got, _ := MarshalYAML(cfg.Merged)
+			got, _ := MarshalYAML(cfg.Merged())
 			return fmt.Sprintf("merged configuration differs from gitlab-ci-local's --preview.\nwant:\n%s\ngot:\n%s", preview, got)
 		}
 	}

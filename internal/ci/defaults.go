@@ -60,7 +60,7 @@ func inheritsDefault(job *Value, key string) bool {
 // foldDefaults returns job with the default keywords it inherits added after its own
 // keys. A key the job sets to null is inherited too, as GitLab treats null as unset.
 func foldDefaults(job, def *Value) *Value {
-	out := job.Clone()
+	out := job.shallow()
 	for _, k := range inheritableKeys {
 		dv := def.Get(k)
 		if !def.Has(k) || dv.IsNull() || !inheritsDefault(job, k) {
@@ -68,9 +68,9 @@ func foldDefaults(job, def *Value) *Value {
 		}
 		if cur := out.Get(k); cur.IsNull() {
 			if out.Has(k) {
-				out.Set(k, dv.Clone(), out.keyPos(k))
+				out.Set(k, dv, out.keyPos(k))
 			} else {
-				out.Set(k, dv.Clone(), def.keyPos(k))
+				out.Set(k, dv, def.keyPos(k))
 			}
 		}
 	}
@@ -166,7 +166,7 @@ func mergedView(doc *Value) *Value {
 		if !isJobKey(p.Key) || !p.Value.IsMap() {
 			continue
 		}
-		job := foldDefaults(p.Value, def)
+		job := foldDefaults(p.Value, def).Clone()
 		for _, k := range []string{"script", "before_script", "after_script"} {
 			if s := job.Get(k); s.IsSeq() {
 				flat := &Value{Kind: KindSeq, Pos: s.Pos}

@@ -80,7 +80,7 @@ default: {before_script: [setup]}
 .tmpl: {script: [a, [b, c]]}
 job: {extends: .tmpl}
 `)
-	out, err := MarshalYAML(cfg.Merged)
+	out, err := MarshalYAML(cfg.Merged())
 	if err != nil {
 		t.Fatal(err)
 	}

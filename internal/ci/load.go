@@ -77,7 +77,7 @@ func decodeConfig(doc *Value, d *diags) *Config {
 		Stages:    stagesOf(doc),
 		Variables: dc.variables(doc.Get("variables")),
 		Workflow:  dc.workflow(doc.Get("workflow")),
-		Merged:    mergedView(doc),
+		doc:       doc,
 	}
 	if doc.Has("types") {
 		d.warnf(doc.keyPos("types"), "types is deprecated; use stages")

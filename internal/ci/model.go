@@ -22,12 +22,15 @@ type Config struct {
 	// Jobs are the visible jobs in the order written; a parallel job appears once per
 	// instance ("test 1/3", "build: [linux, amd64]").
 	Jobs []*JobConfig
-	// Merged is the configuration as GitLab's merged YAML view shows it, with hidden
-	// jobs dropped and defaults folded into each job.
-	Merged *Value
-
 	files fs.FS
+	// doc is the resolved document (includes, extends and !reference applied).
+	doc *Value
 }
+
+// Merged returns the configuration as GitLab's merged YAML view shows it: stages
+// (with .pre and .post), global variables, workflow, and every visible job with its
+// defaults folded in and scripts flattened. Each call builds a new value.
+func (c *Config) Merged() *Value { return mergedView(c.doc) }
 
 // Variable is a YAML variable.
 type Variable struct {

@@ -166,6 +166,13 @@ func (v *Value) Clone() *Value {
 	return &c
 }
 
+// shallow copies a mapping's list of keys; the values are shared.
+func (v *Value) shallow() *Value {
+	c := *v
+	c.Pairs = append(make([]Pair, 0, len(v.Pairs)+4), v.Pairs...)
+	return &c
+}
+
 // Strings returns the strings of a sequence of strings (or of a single string), and
 // whether v was of that shape.
 func (v *Value) Strings() ([]string, bool) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -196,13 +197,18 @@ func (c *converter) measure(n *yaml.Node) (size, depth int, err error) {
 		}
 		return c.measure(n.Alias)
 	}
-	if m, ok := c.cost[n]; ok {
+	// Only anchored nodes can be reached twice (through aliases), so only they are
+	// remembered; that keeps the walk linear in the nodes written.
+	anchored := n.Anchor != ""
+	if m, ok := c.cost[n]; ok && anchored {
 		if m.busy {
 			return 0, 0, fmt.Errorf("line %d: anchor %q contains an alias to itself", n.Line, n.Anchor)
 		}
 		return m.size, m.depth, nil
 	}
-	c.cost[n] = nodeCost{busy: true}
+	if anchored {
+		c.cost[n] = nodeCost{busy: true}
+	}
 	size = 1
 	for _, ch := range n.Content {
 		s, dd, err := c.measure(ch)
@@ -215,7 +221,9 @@ func (c *converter) measure(n *yaml.Node) (size, depth int, err error) {
 	if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
 		depth++
 	}
-	c.cost[n] = nodeCost{size: size, depth: depth}
+	if anchored {
+		c.cost[n] = nodeCost{size: size, depth: depth}
+	}
 	return size, depth, nil
 }
 
@@ -333,16 +341,36 @@ func formatFloat(f float64) string {
 
 func (c *converter) mapping(n *yaml.Node, p Pos) *Value {
 	v := &Value{Kind: KindMap, Pos: p, Pairs: make([]Pair, 0, len(n.Content)/2)}
-	index := make(map[string]int, len(n.Content)/2)
+	// Small mappings (most of them) find keys by scanning; large ones by index.
+	var index map[string]int
+	if len(n.Content) > 32 {
+		index = make(map[string]int, len(n.Content)/2)
+	}
 	set := func(key string, kp Pos, val *Value) {
-		if i, ok := index[key]; ok {
+		i, ok := index[key]
+		if index == nil {
+			i = slices.IndexFunc(v.Pairs, func(pr Pair) bool { return pr.Key == key })
+			ok = i >= 0
+		}
+		if ok {
 			v.Pairs[i].Value = val
 			return
 		}
-		index[key] = len(v.Pairs)
+		if index != nil {
+			index[key] = len(v.Pairs)
+		}
 		v.Pairs = append(v.Pairs, Pair{Key: key, KeyPos: kp, Value: val})
 	}
-	written := map[string]Pos{}
+	// Keys written (not merged) so far, to warn about duplicates.
+	type written struct {
+		key string
+		pos Pos
+	}
+	var keys []written
+	var keyIndex map[string]Pos
+	if index != nil {
+		keyIndex = make(map[string]Pos, len(n.Content)/2)
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := n.Content[i], n.Content[i+1]
 		if kn.Kind == yaml.AliasNode && kn.Alias != nil {
@@ -358,10 +386,21 @@ func (c *converter) mapping(n *yaml.Node, p Pos) *Value {
 			continue
 		}
 		key := kn.Value
-		if first, dup := written[key]; dup {
+		var first Pos
+		dup := false
+		if keyIndex != nil {
+			if first, dup = keyIndex[key]; !dup {
+				keyIndex[key] = kp
+			}
+		} else {
+			if j := slices.IndexFunc(keys, func(w written) bool { return w.key == key }); j >= 0 {
+				first, dup = keys[j].pos, true
+			}
+			keys = append(keys, written{key, kp})
+		}
+		if dup {
 			c.d.warnf(kp, "duplicate key %q (first at line %d); the last one wins", key, first.Line)
 		}
-		written[key] = kp
 		set(key, kp, c.convert(vn))
 	}
 	return v

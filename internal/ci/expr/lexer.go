@@ -52,15 +52,6 @@ func (k tokenKind) precedence() int {
 	return 0
 }
 
-var operators = [...]struct {
-	text string
-	kind tokenKind
-}{
-	// In GitLab's lexeme order; no two share a prefix, so order does not matter here.
-	{"==", tokEquals}, {"=~", tokMatches}, {"!=", tokNotEquals}, {"!~", tokNotMatches},
-	{"&&", tokAnd}, {"||", tokOr},
-}
-
 // lex splits src into tokens the way GitLab's Lexer does: at each position, after
 // ASCII whitespace, the first lexeme in GitLab's order that matches there wins.
 func lex(src string, limit int) ([]token, *SyntaxError) {
@@ -122,9 +113,20 @@ func scanToken(s string) (int, tokenKind) {
 	case strings.HasPrefix(s, "false") && !(len(s) > 5 && isWord(s[5])):
 		return 5, tokBool
 	}
-	for _, op := range operators {
-		if strings.HasPrefix(s, op.text) {
-			return len(op.text), op.kind
+	if len(s) >= 2 {
+		switch s[:2] {
+		case "==":
+			return 2, tokEquals
+		case "=~":
+			return 2, tokMatches
+		case "!=":
+			return 2, tokNotEquals
+		case "!~":
+			return 2, tokNotMatches
+		case "&&":
+			return 2, tokAnd
+		case "||":
+			return 2, tokOr
 		}
 	}
 	return 0, 0
