@@ -21,7 +21,7 @@ type Config struct {
 	Workflow  Workflow
 	// Jobs are the visible jobs in the order written; a parallel job appears once per
 	// instance ("test 1/3", "build: [linux, amd64]").
-	Jobs []*JobConfig
+	Jobs  []*JobConfig
 	files fs.FS
 	// doc is the resolved document (includes, extends and !reference applied).
 	doc *Value
