@@ -116,6 +116,11 @@ var (
 	errCanceled = errors.New("job canceled")
 )
 
+// ErrRunnerStopping is the cause to cancel a job's context with when the runner itself
+// is stopping (SIGTERM): the job ends as a runner system failure, which GitLab's
+// retry:when can retry, rather than as canceled.
+var ErrRunnerStopping = errors.New("the runner was stopped while the job ran")
+
 // Run runs one job to its end and returns its outcome, after the channel has the
 // final status. Canceling ctx aborts the job: the script is stopped, after_script and
 // uploads are skipped, the environment is still cleaned up and the outcome still
@@ -181,9 +186,13 @@ func interrupted(parent, jobCtx context.Context, timeout time.Duration) (Outcome
 	case errors.Is(cause, errCanceled):
 		return canceled(), true
 	}
+	pc := context.Cause(parent)
+	if errors.Is(pc, ErrRunnerStopping) {
+		return systemFailure(pc), true
+	}
 	o := canceled()
 	o.Message = "aborted"
-	if pc := context.Cause(parent); pc != nil && !errors.Is(pc, context.Canceled) {
+	if pc != nil && !errors.Is(pc, context.Canceled) {
 		o.Message = "aborted: " + pc.Error()
 	}
 	return o, true

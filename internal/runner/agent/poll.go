@@ -1,0 +1,180 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/kiln-ci/kiln/internal/jobspec"
+	"github.com/kiln-ci/kiln/internal/protocol"
+	"github.com/kiln-ci/kiln/internal/runner"
+	"github.com/kiln-ci/kiln/internal/runner/remote"
+)
+
+// workerState is one worker's polling and its running jobs.
+type workerState struct {
+	a   *Agent
+	w   *Worker
+	log *slog.Logger
+	sem chan struct{} // the worker's own limit; nil when unlimited
+
+	mu       sync.Mutex
+	slots    map[int]bool           // CI_CONCURRENT_ID in use
+	projects map[int64]map[int]bool // CI_CONCURRENT_PROJECT_ID in use, per project
+}
+
+func newWorkerState(a *Agent, w *Worker) *workerState {
+	s := &workerState{a: a, w: w, log: a.log.With("runner", w.Name),
+		slots: map[int]bool{}, projects: map[int64]map[int]bool{}}
+	if w.Limit > 0 {
+		s.sem = make(chan struct{}, w.Limit)
+	}
+	return s
+}
+
+// acquire takes a place in the global and the worker's limits, waiting as needed; it
+// reports false when polling should stop instead.
+func (s *workerState) acquire(ctx context.Context) bool {
+	for _, sem := range []chan struct{}{s.a.sem, s.sem} {
+		if sem == nil {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			s.releaseUpTo(sem)
+			return false
+		case <-s.a.stop:
+			s.releaseUpTo(sem)
+			return false
+		}
+	}
+	return true
+}
+
+// releaseUpTo undoes the acquisitions made before failing at sem.
+func (s *workerState) releaseUpTo(failed chan struct{}) {
+	if failed != s.a.sem {
+		<-s.a.sem
+	}
+}
+
+func (s *workerState) release() {
+	if s.sem != nil {
+		<-s.sem
+	}
+	<-s.a.sem
+}
+
+// poll asks for jobs until the agent stops. ctx ends polling; jobCtx is the parent of
+// every job (canceled only to abort them).
+func (s *workerState) poll(ctx, jobCtx context.Context) {
+	unhealthy := 0
+	for !s.a.stopping(ctx) {
+		if s.w.Capacity != nil && s.w.Capacity() <= 0 {
+			if !s.a.wait(ctx, s.a.cfg.CheckInterval) {
+				return
+			}
+			continue
+		}
+		if !s.acquire(ctx) {
+			return
+		}
+		job, err := s.w.Client.RequestJob(ctx, protocol.JobRequest{Info: s.w.Info, Token: s.w.Token, SystemID: s.w.SystemID})
+		s.a.cfg.Metrics.request(s.w.Name, err, job != nil)
+		if job == nil {
+			s.release()
+			wait := s.a.cfg.CheckInterval
+			switch {
+			case err == nil:
+				unhealthy = 0
+			case ctx.Err() != nil:
+				return
+			case protocol.Unhealthy(err):
+				unhealthy++
+				s.log.Warn("requesting a job failed", "error", err, "unhealthy_in_a_row", unhealthy)
+				if unhealthy >= s.a.cfg.UnhealthyRequestsLimit {
+					s.log.Error("runner is unhealthy; pausing job requests", "for", s.a.cfg.UnhealthyInterval)
+					wait, unhealthy = s.a.cfg.UnhealthyInterval, 0
+				}
+			default:
+				s.log.Info("no job this time", "error", err)
+			}
+			if !s.a.wait(ctx, wait) {
+				return
+			}
+			continue
+		}
+		unhealthy = 0
+		s.a.jobs.Add(1)
+		go func() {
+			defer s.a.jobs.Done()
+			defer s.release()
+			s.run(jobCtx, job)
+		}()
+	}
+}
+
+// run runs one job through a remote channel and the lifecycle.
+func (s *workerState) run(parent context.Context, job *jobspec.Job) {
+	log := s.log.With("job_id", job.ID, "project_id", job.JobInfo.ProjectID)
+	slot := s.takeSlot(job.JobInfo.ProjectID)
+	defer s.freeSlot(job.JobInfo.ProjectID, slot)
+	ctx, abort := context.WithCancelCause(parent)
+	defer abort(nil)
+
+	rc := s.w.Remote
+	rc.Client, rc.Info, rc.Job, rc.Abort, rc.Logger = s.w.Client, s.w.Info, job, abort, log
+	if rc.TraceDir == "" {
+		rc.TraceDir = s.w.TraceDir
+	}
+	ch, err := remote.Start(ctx, rc)
+	if errors.Is(err, remote.ErrJobGone) {
+		log.Info("the coordinator no longer has the job; dropping it")
+		return
+	}
+	if err != nil {
+		log.Error("could not start the job", "error", err)
+		return
+	}
+	log.Info("job received", "name", job.JobInfo.Name, "stage", job.JobInfo.Stage, "slot", slot.ConcurrentID)
+	m := s.a.cfg.Metrics
+	m.started(s.w.Name)
+	start := time.Now()
+	o := s.w.Lifecycle.Run(ctx, job, slot, ch)
+	m.finished(s.w.Name, o, time.Since(start))
+}
+
+// takeSlot gives the job the lowest free CI_CONCURRENT_ID of the worker and the lowest
+// free CI_CONCURRENT_PROJECT_ID of its project.
+func (s *workerState) takeSlot(project int64) runner.Slot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var slot runner.Slot
+	for s.slots[slot.ConcurrentID] {
+		slot.ConcurrentID++
+	}
+	s.slots[slot.ConcurrentID] = true
+	p := s.projects[project]
+	if p == nil {
+		p = map[int]bool{}
+		s.projects[project] = p
+	}
+	for p[slot.ConcurrentProjectID] {
+		slot.ConcurrentProjectID++
+	}
+	p[slot.ConcurrentProjectID] = true
+	return slot
+}
+
+func (s *workerState) freeSlot(project int64, slot runner.Slot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.slots, slot.ConcurrentID)
+	delete(s.projects[project], slot.ConcurrentProjectID)
+	if len(s.projects[project]) == 0 {
+		delete(s.projects, project)
+	}
+}
