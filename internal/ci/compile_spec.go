@@ -19,12 +19,7 @@ func (cp *compiler) spec(j *Job, jc *JobConfig, runnerVars, expanded jobspec.Var
 		GitInfo:    jobspec.GitInfo{Ref: cp.ctx.Ref, Sha: cp.ctx.SHA, BeforeSha: cp.ctx.BeforeSHA, RefType: jobspec.RefTypeBranch},
 		RunnerInfo: jobspec.RunnerInfo{Timeout: timeout},
 		Variables:  runnerVars,
-		Steps: []jobspec.Step{{
-			Name:    jobspec.StepScript,
-			Script:  append(append([]string{}, jc.BeforeScript...), jc.Script...),
-			Timeout: timeout,
-			When:    jobspec.WhenOnSuccess,
-		}},
+		Steps:      []jobspec.Step{},
 		Services:     []jobspec.Image{},
 		Artifacts:    []jobspec.Artifact{},
 		Cache:        []jobspec.Cache{},
@@ -34,7 +29,16 @@ func (cp *compiler) spec(j *Job, jc *JobConfig, runnerVars, expanded jobspec.Var
 	if cp.ctx.Tag {
 		s.GitInfo.RefType = jobspec.RefTypeTag
 	}
-	if len(jc.AfterScript) > 0 {
+	// A job without script (trigger:, run:) has nothing for a runner to run.
+	if len(jc.Script) > 0 {
+		s.Steps = append(s.Steps, jobspec.Step{
+			Name:    jobspec.StepScript,
+			Script:  append(append([]string{}, jc.BeforeScript...), jc.Script...),
+			Timeout: timeout,
+			When:    jobspec.WhenOnSuccess,
+		})
+	}
+	if len(jc.AfterScript) > 0 && len(jc.Script) > 0 {
 		s.Steps = append(s.Steps, jobspec.Step{Name: jobspec.StepAfterScript, Script: jc.AfterScript, Timeout: timeout,
 			When: jobspec.WhenAlways, AllowFailure: true})
 	}

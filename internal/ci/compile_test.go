@@ -474,3 +474,11 @@ func TestTheSeedExampleCompilesToAGPUJob(t *testing.T) {
 		t.Errorf("script = %s", got)
 	}
 }
+
+func TestATriggerJobReachesThePipelineWithNothingToRun(t *testing.T) {
+	p := pipelineOf(t, "build: {script: make}\ndownstream: {trigger: group/project}\n")
+	j := jobOf(t, p, "downstream")
+	if len(j.Spec.Steps) != 0 || len(j.Unsupported) != 1 || j.Unsupported[0] != "trigger" {
+		t.Errorf("steps %+v, unsupported %v: the coordinator fails such a job with the reason", j.Spec.Steps, j.Unsupported)
+	}
+}
