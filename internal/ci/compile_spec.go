@@ -15,11 +15,11 @@ import (
 func (cp *compiler) spec(j *Job, jc *JobConfig, runnerVars, expanded jobspec.Variables) jobspec.Job {
 	timeout := int(j.Timeout.Seconds())
 	s := jobspec.Job{
-		JobInfo:    jobspec.JobInfo{Name: j.Name, Stage: j.Stage},
-		GitInfo:    jobspec.GitInfo{Ref: cp.ctx.Ref, Sha: cp.ctx.SHA, BeforeSha: cp.ctx.BeforeSHA, RefType: jobspec.RefTypeBranch},
-		RunnerInfo: jobspec.RunnerInfo{Timeout: timeout},
-		Variables:  runnerVars,
-		Steps:      []jobspec.Step{},
+		JobInfo:      jobspec.JobInfo{Name: j.Name, Stage: j.Stage},
+		GitInfo:      jobspec.GitInfo{Ref: cp.ctx.Ref, Sha: cp.ctx.SHA, BeforeSha: cp.ctx.BeforeSHA, RefType: jobspec.RefTypeBranch},
+		RunnerInfo:   jobspec.RunnerInfo{Timeout: timeout},
+		Variables:    runnerVars,
+		Steps:        []jobspec.Step{},
 		Services:     []jobspec.Image{},
 		Artifacts:    []jobspec.Artifact{},
 		Cache:        []jobspec.Cache{},

@@ -76,7 +76,7 @@ func TestSlugIsGitLabsRefSlug(t *testing.T) {
 			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if len(Slug(string(make([]byte, 100)) + "a")) > 63 {
+	if len(Slug(string(make([]byte, 100))+"a")) > 63 {
 		t.Errorf("slugs are at most 63 bytes")
 	}
 }
