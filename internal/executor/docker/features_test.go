@@ -163,7 +163,8 @@ func TestAServiceThatDiesIsAWarningNotAFailure(t *testing.T) {
 	cli := dockerClient(t, busybox)
 	ex := newExecutor(t, docker.Config{WaitForServicesTimeout: 5 * time.Second})
 	spec := newSpec(t, busybox)
-	spec.Services = []jobspec.Image{{Name: busybox, Alias: "broken", Command: []string{"sh", "-c", "echo cannot start >&2; exit 3"}}}
+	// With a port to wait for, the health check sees the container die.
+	spec.Services = []jobspec.Image{{Name: busybox, Alias: "broken", Command: []string{"sh", "-c", "echo cannot start >&2; exit 3"}, Ports: []jobspec.Port{{Number: 8080}}}}
 	j := start(t, cli, ex, spec)
 	for _, want := range []string{"*** WARNING: Service " + busybox + " probably didn't start properly.", "exited with code 3", "cannot start"} {
 		if !strings.Contains(j.out.String(), want) {

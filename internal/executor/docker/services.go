@@ -97,8 +97,10 @@ func (e *Environment) startServices(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-// waitForService waits until the service runs and each of its TCP ports accepts a
-// connection on the job network, or the deadline passes.
+// waitForService waits until the service runs and each of its TCP ports (the job's
+// `ports`, else the image's exposed ones) accepts a connection on the job network, or
+// the deadline passes. A service without ports is only checked to be running, as
+// gitlab-runner skips the health check for it.
 func (e *Environment) waitForService(ctx context.Context, ss startedService, deadline time.Time) error {
 	for {
 		st, err := e.ex.cli.ContainerInspect(ctx, ss.id)
