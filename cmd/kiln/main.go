@@ -40,6 +40,7 @@ saas-linux-medium-amd64-gpu-standard gives a job one GPU.`,
 		newVersionCmd(),
 		newGPUCmd(),
 		newLintCmd(),
+		newRunnerCmd(),
 	)
 	return root
 }
