@@ -42,7 +42,7 @@ type Environment struct {
 	devices   *executor.Devices
 	imageID   string
 	imageEnv  []string
-	network   string // per-job network name; empty with Config.NetworkMode
+	network   string // per-job network name, if the job has one
 	tmpRoot   string // private host directory (0700) holding scriptDir
 	scriptDir string // bind-mounted read-only at scriptsGuestDir
 	mounts    []mount.Mount
@@ -123,7 +123,8 @@ func (e *Environment) GuestPath(hostPath string) string {
 }
 
 // Prepare makes the job's environment: the image under its pull policies, the per-job
-// network, volumes, and the services (started, then waited for). Progress lines go to
+// network (see Config.NetworkPerJob), volumes, and the services (started, then waited
+// for). Progress lines go to
 // out. Whatever it made before failing is removed by Cleanup.
 func (e *Environment) Prepare(ctx context.Context, out io.Writer) error {
 	e.mu.Lock()
@@ -173,7 +174,7 @@ func (e *Environment) prepare(ctx context.Context, out io.Writer) error {
 	if err := e.makeMounts(ctx); err != nil {
 		return err
 	}
-	if e.ex.cfg.NetworkMode == "" {
+	if e.ex.cfg.NetworkMode == "" && (len(e.services) > 0 || e.ex.cfg.NetworkPerJob) {
 		name := e.name("network")
 		if _, err := e.ex.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: e.labels("network")}); err != nil {
 			return fmt.Errorf("creating network %s: %w", name, err)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -187,8 +189,8 @@ func TestReapRemovesWhatACrashedRunnerLeft(t *testing.T) {
 	if left := leftovers(t, cli, tmp, spec); len(left) > 0 {
 		t.Errorf("after Reap, the crashed runner's job left %v", left)
 	}
-	if left := leftovers(t, cli, tmp, other); len(left) != 3 {
-		t.Errorf("Reap touched another runner's job: its resources are now %v, want its network, volume and script directory", left)
+	if left := leftovers(t, cli, tmp, other); len(left) != 2 {
+		t.Errorf("Reap touched another runner's job: its resources are now %v, want its volume and script directory", left)
 	}
 	if _, out := j.run(t, "echo still here"); out != "still here\n" {
 		t.Errorf("the other runner's job no longer runs: %q", out)
@@ -214,4 +216,38 @@ func (b *lockedBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.buf.Bytes())
+}
+
+func TestOnlyJobsWithServicesGetANetworkUnlessConfigured(t *testing.T) {
+	cli := dockerClient(t, busybox)
+	networks := func(spec executor.Spec) []network.Summary {
+		f := filters.NewArgs(filters.Arg("label", docker.LabelJob+"="+strconv.FormatInt(spec.JobID, 10)))
+		nets, err := cli.NetworkList(context.Background(), network.ListOptions{Filters: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nets
+	}
+	plain := newSpec(t, busybox)
+	j := start(t, cli, newExecutor(t, docker.Config{}), plain)
+	if nets := networks(plain); len(nets) != 0 {
+		t.Errorf("a job without services got networks %v", nets)
+	}
+	j.run(t, "true")
+
+	isolated := newSpec(t, busybox)
+	j = start(t, cli, newExecutor(t, docker.Config{NetworkPerJob: true}), isolated)
+	nets := networks(isolated)
+	if len(nets) != 1 || len(nets[0].IPAM.Config) == 0 {
+		t.Fatalf("with NetworkPerJob, the job's networks are %v, want one with a subnet", nets)
+	}
+	_, subnet, err := net.ParseCIDR(nets[0].IPAM.Config[0].Subnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, out := j.run(t, "ip -o -4 addr show eth0 | awk '{ print $4 }'")
+	ip, _, err := net.ParseCIDR(strings.TrimSpace(out))
+	if err != nil || !subnet.Contains(ip) {
+		t.Errorf("the job's address %q is not on its network %s", out, subnet)
+	}
 }
