@@ -273,3 +273,5 @@ func (c checker) jobInputs(v *Value, where string) {
 		}
 	}
 }
+
+var includeFileRE = regexp.MustCompile(`\.ya?ml$`)
