@@ -202,7 +202,7 @@ func (cp *compiler) finish(j *Job, jc *JobConfig, rule *Rule) {
 	j.ResourceGroup = jobspec.ExpandGitLab(jc.ResourceGroup, expanded.Lookup)
 	gpu, err := machine.ParseGPURequest(expanded.Lookup)
 	if err != nil {
-		cp.d.errorf(gpuPos(jc), "jobs:%s %v", j.Name, err)
+		cp.d.errorf(gpuPos(jc), "jobs:%s %s", j.Name, redactMasked(err.Error(), vars))
 	}
 	j.GPU = gpu
 	j.Timeout = jc.Timeout
@@ -231,4 +231,13 @@ func gpuPos(jc *JobConfig) Pos {
 
 func (c *Config) String() string {
 	return fmt.Sprintf("ci.Config{%d jobs, stages %v}", len(c.Jobs), c.Stages)
+}
+
+// redactMasked hides the values of masked variables in a message: no secret may reach
+// an error.
+func redactMasked(msg string, vars jobspec.Variables) string {
+	for _, v := range vars.MaskedValues() {
+		msg = strings.ReplaceAll(msg, v, "[MASKED]")
+	}
+	return msg
 }

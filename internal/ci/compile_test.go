@@ -333,3 +333,13 @@ func TestATriggerJobReachesThePipelineWithNothingToRun(t *testing.T) {
 		t.Errorf("steps %+v, unsupported %v: the coordinator fails such a job with the reason", j.Spec.Steps, j.Unsupported)
 	}
 }
+
+func TestErrorsNeverShowMaskedValues(t *testing.T) {
+	cfg := mustLoad(t, "train:\n  script: x\n")
+	ctx := pushToMain()
+	ctx.Project = jobspec.Variables{{Key: "KILN_GPU_COUNT", Value: "s3cr3t-value-123", Masked: true}}
+	_, err := cfg.Compile(ctx)
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "[MASKED]") {
+		t.Errorf("error = %v", err)
+	}
+}

@@ -19,7 +19,12 @@ var unsupportedKeywords = []string{"id_tokens", "identity", "secrets", "trigger"
 	"dast_configuration", "inputs", "publish"}
 
 // decoder turns a structurally valid, resolved document into typed configuration.
-type decoder struct{ d *diags }
+type decoder struct {
+	d *diags
+	// workflowRules says the configuration has workflow:rules (GitLab then does not
+	// warn about rules that end in a bare when:).
+	workflowRules bool
+}
 
 func (dc decoder) variables(v *Value) []Variable {
 	if !v.IsMap() {
@@ -139,6 +144,12 @@ func (dc decoder) pathsClause(v *Value, where string) *PathsClause {
 			if _, err := compilePathRegexp(c.Regexp); err != nil {
 				dc.d.errorf(v.Pos, "%s regexp %v", where, err)
 			}
+		}
+		if c.CompareTo != "" {
+			dc.d.warnf(v.keyPos("compare_to"), "%s compare_to needs the repository's history, which Kiln does not read; the changes are treated as unknown (the rule matches)", where)
+		}
+		if c.Project != "" {
+			dc.d.warnf(v.keyPos("project"), "%s project: Kiln sees only this repository's files, so the clause never matches", where)
 		}
 		return c
 	}

@@ -44,6 +44,11 @@ func (dc decoder) job(name string, pos Pos, v *Value) *JobConfig {
 			dc.d.errorf(r.Pos, "%s rules config can't be blank", where)
 		}
 		j.Rules = dc.rules(r, where+":rules")
+		if n := len(j.Rules); n > 0 && !dc.workflowRules {
+			if last := j.Rules[n-1]; last.If == nil && last.Changes == nil && last.Exists == nil && last.When != "" && last.When != "never" {
+				dc.d.warnf(last.Pos, "%s may allow multiple pipelines to run for a single action due to `rules:when` clause with no `workflow:rules` - read more: https://docs.gitlab.com/ee/ci/troubleshooting.html#pipeline-warnings", where)
+			}
+		}
 		for _, k := range []string{"only", "except", "start_in"} {
 			if x := v.Get(k); v.Has(k) && !x.IsNull() {
 				dc.d.errorf(v.keyPos(k), "%s config key may not be used with `rules`: %s", where, k)

@@ -72,7 +72,7 @@ func load(fsys fs.FS, path string, opts LoadOptions) (*Config, []string, Diagnos
 // decodeConfig turns a resolved, structurally valid document into a Config and runs
 // GitLab's checks across jobs.
 func decodeConfig(doc *Value, d *diags) *Config {
-	dc := decoder{d: d}
+	dc := decoder{d: d, workflowRules: doc.Get("workflow").Has("rules")}
 	cfg := &Config{
 		Stages:    stagesOf(doc),
 		Variables: dc.variables(doc.Get("variables")),

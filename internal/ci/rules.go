@@ -59,7 +59,7 @@ func (e *ruleEnv) firstMatch(rules []*Rule) (*Rule, error) {
 // changesMatch is rules:changes: true when any changed file matches a pattern (or the
 // regexp), and true when the changed files are unknown, as in GitLab.
 func (e *ruleEnv) changesMatch(c *PathsClause) bool {
-	if e.changed == nil {
+	if e.changed == nil || c.CompareTo != "" {
 		return true
 	}
 	if c.Regexp != "" {

@@ -157,3 +157,26 @@ with-var: {script: x, only: {variables: [$DEPLOY == "yes"]}}
 		t.Errorf("jobs without rules do not run in merge request pipelines (default only: branches, tags): %v", err)
 	}
 }
+
+func TestRulesEndingInABareWhenWarnAsGitLabDoes(t *testing.T) {
+	_, diags := Load(repo("job:\n  script: x\n  rules:\n    - if: $A\n    - when: on_success\n"), DefaultFile, LoadOptions{})
+	if w := diags.Warnings(); len(w) != 1 || !strings.Contains(w[0].Message, "jobs:job may allow multiple pipelines to run for a single action") {
+		t.Errorf("warnings = %v", w)
+	}
+	_, diags = Load(repo("workflow: {rules: [{when: always}]}\njob:\n  script: x\n  rules: [{when: on_success}]\n"), DefaultFile, LoadOptions{})
+	if len(diags) != 0 {
+		t.Errorf("with workflow:rules there is nothing to warn about: %v", diags)
+	}
+}
+
+func TestChangesCompareToCannotBeComputedAndCountsAsChanged(t *testing.T) {
+	cfg, diags := Load(repo("job:\n  script: x\n  rules:\n    - changes: {paths: [src/*], compare_to: main}\n"), DefaultFile, LoadOptions{})
+	if w := diags.Warnings(); len(w) != 1 || !strings.Contains(w[0].Message, "compare_to needs the repository's history") {
+		t.Errorf("warnings = %v", w)
+	}
+	ctx := pushToMain()
+	ctx.ChangedFiles = []string{"README.md"}
+	if got := jobNames(mustCompile(t, cfg, ctx)); len(got) != 1 {
+		t.Errorf("jobs = %v", got)
+	}
+}
