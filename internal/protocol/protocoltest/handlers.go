@@ -204,7 +204,10 @@ func (s *Server) patchTrace(w http.ResponseWriter, r *http.Request, idText strin
 		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
-	j.appendTrace(body, !s.opts.DigestTraces)
+	if err := j.appendTrace(body); err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "500 storing trace: " + err.Error()})
+		return
+	}
 	s.notify()
 	w.Header().Set(protocol.HeaderRange, fmt.Sprintf("0-%d", j.TraceSize))
 	w.WriteHeader(http.StatusAccepted)

@@ -23,6 +23,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,10 +36,10 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	// DigestTraces keeps only each trace's length and digests instead of its bytes, for
-	// tests that stream hundreds of megabytes. Job.Trace is then empty; use
-	// Job.TraceSHA256.
-	DigestTraces bool
+	// TraceDir, when set, keeps each trace in the file <TraceDir>/<job id>.log instead
+	// of memory, for tests that stream hundreds of megabytes: Job.Trace stays empty,
+	// Job.TracePath names the file.
+	TraceDir string
 	// GitRoot is a directory of bare repositories served over smart HTTP at their path
 	// below it (e.g. GitRoot/group/project.git at /group/project.git).
 	GitRoot string
@@ -76,8 +78,10 @@ type Runner struct {
 type Job struct {
 	Spec  jobspec.Job
 	State string // pending, running, canceling, success, failed, canceled
-	// Trace is what the runner patched, byte for byte (empty with DigestTraces).
+	// Trace is what the runner patched, byte for byte (empty with Options.TraceDir,
+	// where TracePath holds it).
 	Trace       []byte
+	TracePath   string
 	TraceSize   int64
 	TraceSHA256 string // hex digest of the stored trace
 	// Updates are the PUT bodies in order; Final is the last one with a final state.
@@ -205,7 +209,11 @@ func (s *Server) Enqueue(spec jobspec.Job) int64 {
 	if _, ok := spec.Variables.Lookup("CI_JOB_TOKEN"); !ok {
 		spec.Variables = append(spec.Variables, jobspec.Variable{Key: "CI_JOB_TOKEN", Value: spec.Token, Masked: true})
 	}
-	s.jobs[spec.ID] = &Job{Spec: spec, State: "pending", sha: sha256.New(), TraceSHA256: fmt.Sprintf("%x", sha256.Sum256(nil))}
+	j := &Job{Spec: spec, State: "pending", sha: sha256.New(), TraceSHA256: fmt.Sprintf("%x", sha256.Sum256(nil))}
+	if s.opts.TraceDir != "" {
+		j.TracePath = filepath.Join(s.opts.TraceDir, strconv.FormatInt(spec.ID, 10)+".log")
+	}
+	s.jobs[spec.ID] = j
 	s.queue = append(s.queue, spec.ID)
 	s.notify()
 	return spec.ID
@@ -392,17 +400,33 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (j *Job) resetTrace() {
+	if j.TracePath != "" {
+		_ = os.Truncate(j.TracePath, 0)
+	}
 	j.Trace, j.TraceSize, j.crc = nil, 0, 0
 	j.sha = sha256.New()
 	j.TraceSHA256 = fmt.Sprintf("%x", j.sha.Sum(nil))
 }
 
-func (j *Job) appendTrace(b []byte, keep bool) {
-	if keep {
+func (j *Job) appendTrace(b []byte) error {
+	if j.TracePath == "" {
 		j.Trace = append(j.Trace, b...)
+	} else {
+		f, err := os.OpenFile(j.TracePath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = f.Write(b)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
 	}
 	j.TraceSize += int64(len(b))
 	j.crc = crc32.Update(j.crc, crc32.IEEETable, b)
 	j.sha.Write(b)
 	j.TraceSHA256 = fmt.Sprintf("%x", j.sha.Sum(nil))
+	return nil
 }

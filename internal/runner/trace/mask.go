@@ -36,21 +36,23 @@ const MaxTokenPrefixes = 10
 //
 // A Masker is not safe for concurrent use; Log serialises writes.
 type Masker struct {
-	out      io.Writer
+	w        io.Writer
 	values   [][]byte
 	prefixes [][]byte
 
 	pending []byte // raw bytes not yet value-masked
 	tpend   []byte // value-masked bytes not yet token-masked
 	inToken bool   // the last emitted bytes were prefix+[MASKED]; swallow token characters
-	buf     []byte
+	buf     []byte // reused: value-masked output of one write
+	data    []byte // reused: tpend followed by buf
+	out     []byte // reused: what one write emits
 }
 
 // NewMasker returns a masker writing to out. Empty values are ignored; prefixes are
 // trimmed of spaces, DefaultTokenPrefix is always first, and at most MaxTokenPrefixes
 // are used.
 func NewMasker(out io.Writer, values, prefixes []string) *Masker {
-	m := &Masker{out: out}
+	m := &Masker{w: out}
 	seen := map[string]bool{}
 	for _, v := range values {
 		if v != "" && !seen[v] {
@@ -115,8 +117,9 @@ func (m *Masker) process(final bool) error {
 
 // tokens masks token prefixes in value-masked text and writes the result.
 func (m *Masker) tokens(in []byte, final bool) error {
-	data := append(m.tpend, in...)
-	var out []byte
+	m.data = append(append(m.data[:0], m.tpend...), in...)
+	data := m.data
+	out := m.out[:0]
 	i := 0
 	if m.inToken {
 		for i < len(data) && isTokenChar(data[i]) {
@@ -166,12 +169,12 @@ func (m *Masker) tokens(in []byte, final bool) error {
 
 // emit writes out and keeps data[from:from+n] pending for the token stage.
 func (m *Masker) emit(out, data []byte, from, n int) error {
-	rest := slices.Clone(data[from : from+n])
-	m.tpend = append(m.tpend[:0], rest...)
+	m.tpend = append(m.tpend[:0], data[from:from+n]...)
+	m.out = out[:0]
 	if len(out) == 0 {
 		return nil
 	}
-	_, err := m.out.Write(out)
+	_, err := m.w.Write(out)
 	return err
 }
 
