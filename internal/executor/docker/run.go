@@ -64,10 +64,25 @@ func (e *Environment) Run(ctx context.Context, cmd executor.Command) (executor.R
 	}
 	defer e.setRunning("")
 
+	res, stopped, err := e.runContainer(ctx, id, cmd)
+	switch {
+	case err != nil:
+		return res, fmt.Errorf("running %s: %w", cmd.Name, err)
+	case stopped:
+		return res, fmt.Errorf("running %s: stopped: %w", cmd.Name, context.Cause(ctx))
+	}
+	return res, nil
+}
+
+// runContainer attaches to the created container id, starts it, copies its output to
+// cmd.Output, stops it when ctx is done (stopped is then true) and returns how the
+// script ended.
+func (e *Environment) runContainer(ctx context.Context, id string, cmd executor.Command) (res executor.Result, stopped bool, err error) {
+	// Everything after the start must happen after a cancel too.
 	bg := context.WithoutCancel(ctx)
 	att, err := e.ex.cli.ContainerAttach(bg, id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
 	if err != nil {
-		return executor.Result{}, fmt.Errorf("running %s: attaching to container: %w", cmd.Name, err)
+		return res, false, fmt.Errorf("attaching to container: %w", err)
 	}
 	defer att.Close()
 	waitCtx, stopWaiting := context.WithCancel(bg)
@@ -76,15 +91,14 @@ func (e *Environment) Run(ctx context.Context, cmd executor.Command) (executor.R
 
 	started := time.Now()
 	if err := e.ex.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return executor.Result{}, fmt.Errorf("running %s: starting container: %w", cmd.Name, e.causeOr(ctx, err))
+		return res, false, fmt.Errorf("starting container: %w", e.causeOr(ctx, err))
 	}
 	w := &stickyWriter{w: cmd.Output}
-	copied := make(chan error, 1)
+	copied := make(chan struct{})
 	go func() {
-		_, err := stdcopy.StdCopy(w, w, att.Reader)
-		copied <- err
+		_, _ = stdcopy.StdCopy(w, w, att.Reader)
+		close(copied)
 	}()
-
 	exited := make(chan waitOutcome, 1)
 	go func() {
 		select {
@@ -99,7 +113,6 @@ func (e *Environment) Run(ctx context.Context, cmd executor.Command) (executor.R
 		}
 	}()
 
-	stopped := false
 	var ended waitOutcome
 	select {
 	case ended = <-exited:
@@ -107,9 +120,9 @@ func (e *Environment) Run(ctx context.Context, cmd executor.Command) (executor.R
 		stopped = true
 		ended = e.stop(bg, id, cmd.Grace, exited)
 	}
-	res := executor.Result{ExitCode: ended.code, Duration: time.Since(started)}
+	res = executor.Result{ExitCode: ended.code, Duration: time.Since(started)}
 	if ended.err != nil {
-		return res, fmt.Errorf("running %s: waiting for container: %w", cmd.Name, ended.err)
+		return res, stopped, fmt.Errorf("waiting for container: %w", ended.err)
 	}
 	select {
 	case <-copied:
@@ -124,13 +137,10 @@ func (e *Environment) Run(ctx context.Context, cmd executor.Command) (executor.R
 	if (stopped && (res.ExitCode == 128+15 || res.ExitCode == 128+9)) || (res.OOMKilled && res.ExitCode == 128+9) {
 		res.ExitCode = -1
 	}
-	switch {
-	case stopped:
-		return res, fmt.Errorf("running %s: stopped: %w", cmd.Name, context.Cause(ctx))
-	case w.err != nil:
-		return res, fmt.Errorf("running %s: writing output: %w", cmd.Name, w.err)
+	if err := w.failure(); err != nil && !stopped {
+		return res, false, fmt.Errorf("writing output: %w", err)
 	}
-	return res, nil
+	return res, stopped, nil
 }
 
 type waitOutcome struct {
@@ -292,6 +302,13 @@ type stickyWriter struct {
 	mu  sync.Mutex
 	w   io.Writer
 	err error
+}
+
+// failure returns the first write error.
+func (s *stickyWriter) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 func (s *stickyWriter) Write(p []byte) (int, error) {

@@ -205,3 +205,30 @@ func testDoneContext(t *testing.T, s *suite) {
 		t.Errorf("Run with a done context ran the script")
 	}
 }
+
+// brokenOutput is a Command.Output whose every write fails, like a trace that can no
+// longer be stored.
+type brokenOutput struct{}
+
+func (brokenOutput) Write([]byte) (int, error) { return 0, errors.New("trace storage is gone") }
+
+func testBrokenOutput(t *testing.T, s *suite) {
+	j := s.newJob(t)
+	j.prepare()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Far more output than a pipe holds: an executor that stopped reading would hang.
+	res, err := j.env.Run(ctx, commandTo(brokenOutput{}, `i=0
+while [ "$i" -lt 5000 ]; do echo "line $i of output that nobody can store"; i=$((i + 1)); done
+echo done > finished.txt
+`))
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "trace storage is gone") {
+		t.Errorf("Run with a failing Output: error %v, want the writer's error", err)
+	}
+	if res.ExitCode != 0 {
+		t.Errorf("Result.ExitCode = %d, want 0: the script itself succeeded", res.ExitCode)
+	}
+	if _, err := os.Stat(filepath.Join(j.spec.HostDir, "finished.txt")); err != nil {
+		t.Errorf("the script did not run to its end: %v", err)
+	}
+}

@@ -8,7 +8,8 @@
 // SIGKILL after Command.Grace), Cleanup after a failed Prepare and twice in a row,
 // nothing left behind after Cleanup, an environment of exactly Command.Env (none of the
 // runner's own variables), file variables, the job directory shared between Runs, 50 MB
-// of output byte for byte, and binary output.
+// of output byte for byte, binary output, and an Output that fails (an error, not a
+// hang).
 //
 // Masking is not an executor's job and is not tested here: executors pass output through
 // unchanged, and the runner's trace writer replaces masked values (its own tests cover
@@ -78,6 +79,7 @@ func Run(t *testing.T, target Target) {
 		{"JobDirectorySharedBetweenRuns", testSharedJobDir},
 		{"LargeOutputArrivesByteForByte", testLargeOutput},
 		{"BinaryOutputPassesUnchanged", testBinaryOutput},
+		{"FailingOutputIsAnErrorNotAHang", testBrokenOutput},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, s) })
