@@ -190,10 +190,9 @@ func (j *jobRun) prepare(ctx context.Context) (Outcome, bool) {
 	}
 	env, err := cfg.Executor.NewEnvironment(spec)
 	if err != nil {
-		if errors.Is(err, executor.ErrImageNotAllowed) {
-			return configurationError(err), false
-		}
-		return systemFailure(fmt.Errorf("creating the %s environment: %w", cfg.Executor.Name(), err)), false
+		// The executor refuses the job as specified (an image or pull policy not allowed,
+		// limits it cannot apply): the job's or the runner's configuration, not a fault.
+		return configurationError(fmt.Errorf("the %s executor cannot run this job: %w", cfg.Executor.Name(), err)), false
 	}
 	j.envOf = env
 	if j.vars, err = j.buildVariables("running"); err != nil {
