@@ -64,6 +64,6 @@
 // Where GitLab's own parser accepts more than its schema and no schema test says
 // otherwise, Kiln follows the parser: script lines may nest up to 10 levels (the
 // schema allows one), a variable may be null (an empty value), workflow: refuses
-// unknown keys, a string include may be a wildcard (ci/*.yml), and rules and needs may hold the nested lists that !reference leaves.
+// unknown keys, a string include may be a wildcard (ci/*.yml), include:local may be a variable (checked once expanded), and rules and needs may hold the nested lists that !reference leaves.
 // default:hooks is accepted, as both the schema and GitLab's parser accept it.
 package ci

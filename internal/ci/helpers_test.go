@@ -107,3 +107,11 @@ func osDir(t *testing.T, dir string) fs.FS {
 	}
 	return os.DirFS(dir)
 }
+
+func messages(ds Diagnostics) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.Message
+	}
+	return out
+}

@@ -94,13 +94,17 @@ build:
 
 func TestIncludePathsUseVariables(t *testing.T) {
 	fsys := repo(
-		DefaultFile, "variables: {DIR: ci}\ninclude: $DIR/$TARGET.yml\n",
-		"ci/prod.yml", "prod:\n  script: x\n")
-	ctx := &Context{Project: jobspec.Variables{{Key: "TARGET", Value: "prod"}}}
+		DefaultFile, "variables: {DIR: ci}\ninclude: [$DIR/$TARGET.yml, {local: $EXTRA}]\n",
+		"ci/prod.yml", "prod:\n  script: x\n",
+		"extra.yml", "extra:\n  script: x\n")
+	ctx := &Context{Project: jobspec.Variables{{Key: "TARGET", Value: "prod"}, {Key: "EXTRA", Value: "extra.yml"}}}
 	cfg, diags := Load(fsys, DefaultFile, LoadOptions{Context: ctx})
-	if diags.HasErrors() || cfg.Job("prod") == nil {
-		t.Fatalf("want ci/prod.yml included: %v", diags)
+	if diags.HasErrors() || cfg.Job("prod") == nil || cfg.Job("extra") == nil {
+		t.Fatalf("want ci/prod.yml and extra.yml included: %v", diags)
 	}
+	ctx.Project = ctx.Project[:1]
+	_, diags = Load(fsys, DefaultFile, LoadOptions{Context: ctx})
+	wantError(t, messages(diags.Errors()), "Included file `$EXTRA` does not have YAML extension!")
 }
 
 func TestIncludeKindsThatNeedTheNetworkAreClearErrors(t *testing.T) {

@@ -46,7 +46,10 @@ func (c checker) includeItem(v *Value, where string, spec bool) {
 	switch {
 	case v.Has("local"):
 		c.onlyKeys(v, where, append([]string{"local"}, extra...)...)
-		c.pattern(v.Get("local"), where+" local", includeFileRE, "should be the path of a .yml or .yaml file")
+		// GitLab expands variables before it checks the extension; so does Kiln.
+		if l := v.Get("local"); !(l.IsString() && containsVariable(l.Str)) {
+			c.pattern(l, where+" local", includeFileRE, "should be the path of a .yml or .yaml file")
+		}
 	case v.Has("project"):
 		c.onlyKeys(v, where, append([]string{"project", "ref", "file"}, extra...)...)
 		c.pattern(v.Get("project"), where+" project", projectPathRE, "should be a project path such as group/project or a variable")
