@@ -81,6 +81,8 @@ type Channel struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	debugTrace bool // CI_DEBUG_TRACE: patches say debug_trace=true
 }
 
 var _ runner.Channel = (*Channel)(nil)
@@ -106,7 +108,8 @@ func Start(ctx context.Context, cfg Config) (*Channel, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Channel{cfg: cfg, log: log.With("job_id", cfg.Job.ID), canceling: make(chan struct{}),
-		interval: cfg.UpdateInterval, lastSent: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+		interval: cfg.UpdateInterval, lastSent: time.Now(), stop: make(chan struct{}), done: make(chan struct{}),
+		debugTrace: cfg.Job.Variables.ExpandValues().Get("CI_DEBUG_TRACE") == "true"}
 	res, err := cfg.Client.UpdateJob(ctx, cfg.Job.ID, protocol.UpdateJobRequest{
 		Info: cfg.Info, Token: cfg.Job.Token, State: protocol.StateRunning})
 	if errors.Is(err, protocol.ErrForbidden) || errors.Is(err, protocol.ErrNotFound) || res.Aborted() {

@@ -151,6 +151,21 @@ func TestWholeJobFlowOverHTTP(t *testing.T) {
 	}
 }
 
+func TestDebugTraceIsSaidOnEveryPatch(t *testing.T) {
+	e := newEnv(t)
+	spec := job([]string{"echo traced"})
+	spec.Variables = append(spec.Variables, jobspec.Variable{Key: "CI_DEBUG_TRACE", Value: "true"})
+	o, rec := e.run(spec, hooks{})
+	if o.Kind != runner.Success || !strings.Contains(string(rec.Trace), "+ echo traced") {
+		t.Fatalf("outcome %+v; set -x output missing:\n%s", o, rec.Trace)
+	}
+	for _, p := range e.requests(http.MethodPatch, "/trace") {
+		if p.Query != "debug_trace=true" {
+			t.Errorf("patch query %q", p.Query)
+		}
+	}
+}
+
 func TestTraceRangeMismatchIsResentFromTheServersOffset(t *testing.T) {
 	e := newEnv(t)
 	o, rec := e.run(job([]string{"echo one", "sleep 0.3", "echo two"}), hooks{beforeRequest: func(id int64) {

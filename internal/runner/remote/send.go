@@ -33,7 +33,7 @@ func (c *Channel) sendPending(ctx context.Context, final bool) error {
 		if err != nil && n == 0 {
 			return fmt.Errorf("reading the trace file: %w", err)
 		}
-		res, err := c.cfg.Client.PatchTrace(ctx, c.cfg.Job.ID, c.cfg.Job.Token, c.sent, buf[:n], false)
+		res, err := c.cfg.Client.PatchTrace(ctx, c.cfg.Job.ID, c.cfg.Job.Token, c.sent, buf[:n], c.debugTrace)
 		if errors.Is(err, protocol.ErrForbidden) {
 			c.abort(fmt.Errorf("sending the trace: %w", err))
 			return err
