@@ -66,6 +66,23 @@ debian_mirror() {
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# Images replaced by --force, removed at the end (newest first, so parents go last).
+replaced=()
+note_replaced() {
+	local old
+	old=$(docker image inspect -f '{{.Id}}' "$1" 2>/dev/null) || return 0
+	replaced=("$old" "${replaced[@]}")
+}
+
+# build runs docker build quietly, showing its output only when it fails.
+build() {
+	if ! docker build -q "$@" >/dev/null 2>"$tmp/build.log"; then
+		cat "$tmp/build.log" >&2
+		log "docker build failed"
+		exit 1
+	fi
+}
+
 build_busybox() {
 	if have_image "$BUSYBOX"; then
 		log "$BUSYBOX exists (use --force to rebuild)"
@@ -84,7 +101,8 @@ build_busybox() {
 		CMD ["sh"]
 	EOF
 	log "building $BUSYBOX"
-	docker build -q --label "$LABEL" -t "$BUSYBOX" "$ctx" >/dev/null
+	note_replaced "$BUSYBOX"
+	build --label "$LABEL" -t "$BUSYBOX" "$ctx"
 }
 
 build_debian() {
@@ -107,6 +125,7 @@ build_debian() {
 	}
 	rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 	log "importing $DEBIAN"
+	note_replaced "$DEBIAN"
 	tar -C "$rootfs" -c . | docker import \
 		-c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 		-c 'CMD ["bash"]' \
@@ -127,11 +146,16 @@ build_cuda() {
 		ENV NVIDIA_REQUIRE_CUDA="cuda>=12.1 brand=tesla,driver>=470,driver<471"
 	EOF
 	log "building $CUDA"
-	docker build -q --label "$LABEL" -t "$CUDA" "$ctx" >/dev/null
+	note_replaced "$CUDA"
+	build --label "$LABEL" -t "$CUDA" "$ctx"
 }
 
 build_busybox
 build_debian
 build_cuda
+for old in "${replaced[@]}"; do
+	# Fails harmlessly when the old image is still the current one or in use.
+	docker image rm "$old" >/dev/null 2>&1 || true
+done
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' \
 	--filter "reference=$BUSYBOX" --filter "reference=$DEBIAN" --filter "reference=$CUDA"
