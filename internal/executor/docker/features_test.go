@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
@@ -328,6 +330,52 @@ echo "$NVIDIA_VISIBLE_DEVICES $CUDA_VISIBLE_DEVICES"`, "CUDA_VISIBLE_DEVICES=all
 	}
 	if err := j.env.InjectDevices(executor.Devices{}); err == nil {
 		t.Errorf("InjectDevices after Prepare succeeded")
+	}
+}
+
+func TestInjectedDevicesReachServicesOnlyWhenAsked(t *testing.T) {
+	cli := dockerClient(t, busybox)
+	ex := newExecutor(t, docker.Config{})
+	lib := filepath.Join(t.TempDir(), "libcuda.so.1")
+	if err := os.WriteFile(lib, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, services := range []bool{false, true} {
+		spec := newSpec(t, busybox)
+		spec.Services = []jobspec.Image{{Name: busybox, Alias: "gpu-service", Command: []string{"sleep", "300"}}}
+		j := open(t, cli, ex, spec)
+		err := j.env.InjectDevices(executor.Devices{
+			IDs:      []string{"GPU-0a1b"},
+			Env:      []string{"NVIDIA_VISIBLE_DEVICES=GPU-0a1b"},
+			Nodes:    []executor.DeviceNode{{Path: "/dev/nvidia0", HostPath: "/dev/null"}},
+			Mounts:   []executor.Mount{{HostPath: lib, Path: "/usr/lib/libcuda.so.1", ReadOnly: true}},
+			Services: services,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.env.Prepare(context.Background(), &j.out); err != nil {
+			t.Fatal(err)
+		}
+		f := filters.NewArgs(filters.Arg("label", docker.LabelJob+"="+strconv.FormatInt(spec.JobID, 10)), filters.Arg("label", docker.LabelRole+"=service"))
+		ctrs, err := cli.ContainerList(context.Background(), container.ListOptions{Filters: f})
+		if err != nil || len(ctrs) != 1 {
+			t.Fatalf("service containers: %v, %v", ctrs, err)
+		}
+		st, err := cli.ContainerInspect(context.Background(), ctrs[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []bool{
+			slices.Contains(st.Config.Env, "NVIDIA_VISIBLE_DEVICES=GPU-0a1b"),
+			len(st.HostConfig.Devices) == 1 && st.HostConfig.Devices[0].PathInContainer == "/dev/nvidia0",
+			len(st.HostConfig.Mounts) == 1 && st.HostConfig.Mounts[0].Target == "/usr/lib/libcuda.so.1",
+		}
+		for i, what := range []string{"device variable", "device node", "device mount"} {
+			if got[i] != services {
+				t.Errorf("Devices.Services = %v, but the service has the %s: %v", services, what, got[i])
+			}
+		}
 	}
 }
 

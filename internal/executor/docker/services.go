@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -52,7 +53,13 @@ func (e *Environment) startServices(ctx context.Context, out io.Writer) error {
 		if e.devices != nil && e.devices.Services {
 			cfg.Env = executor.MergeEnv(cfg.Env, e.devices.Env)
 		}
-		host := e.hostConfig(e.ex.cfg.ServiceLimits, e.devices != nil && e.devices.Services)
+		withDevices := e.devices != nil && e.devices.Services
+		host := e.hostConfig(e.ex.cfg.ServiceLimits, withDevices)
+		if withDevices {
+			for _, m := range e.devices.Mounts {
+				host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.HostPath, Target: m.Path, ReadOnly: m.ReadOnly})
+			}
+		}
 		netcfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			e.network: {Aliases: s.aliases},
 		}}
