@@ -104,7 +104,10 @@ func NewLifecycle(cfg Config) (*Lifecycle, error) {
 }
 
 // Slot says which of the runner's concurrent places a job runs in:
-// CI_CONCURRENT_ID and CI_CONCURRENT_PROJECT_ID, and the build directory it uses.
+// CI_CONCURRENT_ID and CI_CONCURRENT_PROJECT_ID. The ConcurrentID also picks the job's
+// build directory (<builds_dir>/<short token>/<id>), which a later job in the same
+// slot reuses (GIT_STRATEGY=fetch), so jobs running at the same time through one
+// Lifecycle must have distinct ConcurrentIDs.
 type Slot struct {
 	ConcurrentID        int
 	ConcurrentProjectID int
