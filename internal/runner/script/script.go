@@ -80,8 +80,3 @@ func Echo(command string) string {
 func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
-
-// Printf returns a line that prints text (already coloured as wanted) and a newline.
-func Printf(text string) string {
-	return "printf '%s\\n' " + Quote(text) + "\n"
-}
