@@ -1,0 +1,186 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kiln-ci/kiln/internal/coordinator/quota"
+	"github.com/kiln-ci/kiln/internal/protocol"
+	"github.com/kiln-ci/kiln/internal/store"
+)
+
+// reap is one pass of the background work that keeps jobs honest: it fails jobs
+// whose runner went silent (runner_system_failure, retried when their policy says
+// so) and jobs past their timeout (job_execution_timeout), finishes cancels whose
+// runner never answered, queues delayed jobs that are due, fails pending hosted jobs
+// of namespaces that spent their quota, and cancels running ones that overran it.
+// Every step works from the store, so any replica may run it and a restarted
+// coordinator picks up where the last one stopped. Failures are logged.
+func (s *Service) reap(ctx context.Context) {
+	steps := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"stuck jobs", s.reapStuck},
+		{"timed-out jobs", s.reapTimedOut},
+		{"delayed jobs", s.queueDue},
+		{"compute quotas", s.enforceQuotas},
+	}
+	for _, step := range steps {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := step.run(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("reaping "+step.name, "error", err)
+		}
+	}
+}
+
+// listAll pages through a job query.
+func (s *Service) listAll(ctx context.Context, q store.JobQuery) ([]store.Job, error) {
+	var all []store.Job
+	for offset := 0; ; offset += store.MaxPageLimit {
+		q.Page = store.Page{Offset: offset, Limit: store.MaxPageLimit}
+		page, err := s.st.Jobs.ListJobs(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) < store.MaxPageLimit {
+			return all, nil
+		}
+	}
+}
+
+// reapStuck ends running and canceling jobs whose runner has not reported (a trace
+// patch or a job update) for StuckTimeout.
+func (s *Service) reapStuck(ctx context.Context) error {
+	stuck, err := s.listAll(ctx, store.JobQuery{Statuses: []store.Status{store.StatusRunning, store.StatusCanceling},
+		UpdatedBefore: s.now().Add(-s.cfg.StuckTimeout)})
+	if err != nil {
+		return fmt.Errorf("listing silent jobs: %w", err)
+	}
+	for i := range stuck {
+		j := &stuck[i]
+		o := outcome{status: store.StatusFailed, failureReason: protocol.FailureRunnerSystem,
+			message: fmt.Sprintf("Job failed: the runner stopped reporting (nothing heard from runner %d for %s)", j.RunnerID, s.cfg.StuckTimeout)}
+		if j.Status == store.StatusCanceling {
+			o = outcome{status: store.StatusCanceled, message: "Job canceled; the runner did not confirm the cancel"}
+		}
+		s.reapJob(ctx, j, o)
+	}
+	return nil
+}
+
+// reapTimedOut fails running jobs that went past their timeout (plus a grace for the
+// runner's own enforcement to report first).
+func (s *Service) reapTimedOut(ctx context.Context) error {
+	running, err := s.listAll(ctx, store.JobQuery{Statuses: []store.Status{store.StatusRunning}})
+	if err != nil {
+		return fmt.Errorf("listing running jobs: %w", err)
+	}
+	now := s.now()
+	runners := map[int64]*store.Runner{}
+	for i := range running {
+		j := &running[i]
+		r, ok := runners[j.RunnerID]
+		if !ok {
+			r, _ = s.st.Runners.Runner(ctx, j.RunnerID) // nil for a deleted runner
+			runners[j.RunnerID] = r
+		}
+		limit := time.Duration(s.effectiveTimeout(j, r)) * time.Second
+		if now.Sub(j.StartedAt) <= limit+TimeoutGrace {
+			continue
+		}
+		s.reapJob(ctx, j, outcome{status: store.StatusFailed, failureReason: protocol.FailureJobExecutionTimeout,
+			message: fmt.Sprintf("Job failed: execution took longer than %s", limit)})
+	}
+	return nil
+}
+
+func (s *Service) reapJob(ctx context.Context, j *store.Job, o outcome) {
+	done, err := s.finish(ctx, j, o)
+	if err != nil {
+		if KindOf(err) != KindConflict {
+			s.log.Error("reaping a job", "job", j.ID, "error", err)
+		}
+		return
+	}
+	s.log.Warn("job reaped", "job", done.ID, "status", done.Status, "reason", o.failureReason, "message", o.message)
+	s.appendNote(ctx, done.ID, "ERROR: "+o.message)
+}
+
+// queueDue queues delayed jobs whose time has come.
+func (s *Service) queueDue(ctx context.Context) error {
+	due, err := s.listAll(ctx, store.JobQuery{Statuses: []store.Status{store.StatusScheduled}, ScheduledBefore: s.now()})
+	if err != nil {
+		return fmt.Errorf("listing due delayed jobs: %w", err)
+	}
+	for i := range due {
+		if err := s.enqueue(ctx, &due[i], []store.Status{store.StatusScheduled}); err != nil {
+			return err
+		}
+		s.processLogged(ctx, due[i].PipelineID)
+	}
+	return nil
+}
+
+// enforceQuotas fails pending hosted jobs of namespaces whose quota is spent, and
+// cancels running hosted jobs of namespaces whose usage plus the minutes their jobs
+// have run so far exceeds the quota by more than the allowed overrun.
+func (s *Service) enforceQuotas(ctx context.Context) error {
+	jobs, err := s.listAll(ctx, store.JobQuery{Statuses: []store.Status{store.StatusPending, store.StatusRunning}})
+	if err != nil {
+		return fmt.Errorf("listing queued and running jobs: %w", err)
+	}
+	byRoot := map[int64][]*store.Job{}
+	for i := range jobs {
+		if jobs[i].MachineType != "" {
+			byRoot[jobs[i].RootNamespaceID] = append(byRoot[jobs[i].RootNamespaceID], &jobs[i])
+		}
+	}
+	now := s.now()
+	for rootID, js := range byRoot {
+		root, err := s.st.Namespaces.Namespace(ctx, rootID)
+		if err != nil {
+			return fmt.Errorf("reading namespace %d: %w", rootID, err)
+		}
+		u, err := s.st.Usage.Usage(ctx, rootID, store.MonthOf(now))
+		if err != nil {
+			return fmt.Errorf("reading the compute usage of namespace %d: %w", rootID, err)
+		}
+		r := s.cfg.Quota.Report(root.Plan, u)
+		s.quotas.put(rootID, r, now)
+		running := 0.0
+		for _, j := range js {
+			if mt, ok := s.catalog.Get(j.MachineType); ok && j.Status == store.StatusRunning {
+				running += mt.Minutes(now.Sub(j.StartedAt))
+			}
+		}
+		s.enforceQuota(ctx, root, r, running, js)
+	}
+	return nil
+}
+
+func (s *Service) enforceQuota(ctx context.Context, root *store.Namespace, r quota.Report, running float64, js []*store.Job) {
+	overrun := s.cfg.Quota.OverrunExceeded(root.Plan, r.Used, running)
+	for _, j := range js {
+		switch {
+		case j.Status == store.StatusPending && r.Exceeded:
+			if err := s.refuse(ctx, j, []store.Status{store.StatusPending}, &refusal{protocol.FailureQuotaExceeded, r.Warning()}); err != nil {
+				s.log.Error("failing a job over quota", "job", j.ID, "error", err)
+			}
+			s.processLogged(ctx, j.PipelineID)
+		case j.Status == store.StatusRunning && overrun:
+			if _, err := s.st.Jobs.TransitionJob(ctx, j.ID, store.JobTransition{From: []store.Status{store.StatusRunning},
+				To: store.StatusCanceling, KilnMessage: fmt.Sprintf("compute quota exceeded: canceled after overrunning the quota by more than %.0f minutes",
+					s.cfg.Quota.OverrunMinutes)}); err != nil {
+				s.log.Error("canceling a job over quota", "job", j.ID, "error", err)
+				continue
+			}
+			s.log.Warn("job canceled: compute quota overrun", "job", j.ID, "namespace", root.FullPath)
+			s.processLogged(ctx, j.PipelineID)
+		}
+	}
+}

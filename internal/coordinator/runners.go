@@ -1,0 +1,313 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kiln-ci/kiln/internal/protocol"
+	"github.com/kiln-ci/kiln/internal/store"
+)
+
+// minMaximumTimeout is GitLab's smallest runner maximum_timeout (10 minutes).
+const minMaximumTimeout = 600
+
+// contactEvery bounds how often an unchanged runner's contact is written.
+const contactEvery = 15 * time.Second
+
+// CreateRunnerRequest creates a runner (GitLab's POST /user/runners).
+type CreateRunnerRequest struct {
+	Type        string // store.RunnerInstance (default), RunnerGroup or RunnerProject
+	NamespaceID int64  // the group of a group runner
+	ProjectID   int64  // the project of a project runner
+	Description string
+	Tags        []string
+	RunUntagged bool
+	Paused      bool
+	Locked      bool
+	AccessLevel string // store.AccessNotProtected (default) or AccessRefProtected
+	// MaximumTimeout caps its jobs' timeout in seconds; 0 for none, else ≥ 600.
+	MaximumTimeout int
+	// MachineType is the machine type the runner serves (a tag of the catalog), ""
+	// for a self-managed runner. A Kiln runner also reports it when it polls.
+	MachineType string
+	CreatorID   int64
+}
+
+// CreateRunner creates a runner and returns it with its authentication token
+// (glrt-…), which is shown once. A runner serving a machine type carries that
+// type's tag among its tags.
+func (s *Service) CreateRunner(ctx context.Context, req CreateRunnerRequest) (*store.Runner, string, error) {
+	if req.Type == "" {
+		req.Type = store.RunnerInstance
+	}
+	r := &store.Runner{
+		Type: req.Type, NamespaceID: req.NamespaceID, ProjectID: req.ProjectID, Description: req.Description,
+		Tags: req.Tags, RunUntagged: req.RunUntagged, Paused: req.Paused, Locked: req.Locked,
+		AccessLevel: req.AccessLevel, MaximumTimeout: req.MaximumTimeout, MachineType: req.MachineType,
+		CreatorID: req.CreatorID,
+	}
+	if err := s.checkRunner(r); err != nil {
+		return nil, "", err
+	}
+	token, err := store.NewToken(store.PrefixRunnerToken)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.st.Runners.CreateRunner(ctx, r, token); err != nil {
+		return nil, "", storeInput(err, "creating the runner")
+	}
+	s.log.Info("runner created", "runner", r.ID, "type", r.Type, "machine_type", r.MachineType)
+	return r, token, nil
+}
+
+// checkRunner validates a runner's settings and normalises its tags.
+func (s *Service) checkRunner(r *store.Runner) error {
+	tags := make([]string, 0, len(r.Tags))
+	for _, t := range r.Tags {
+		if t = strings.TrimSpace(t); t != "" && !slices.Contains(tags, t) {
+			tags = append(tags, t)
+		}
+	}
+	if r.MachineType != "" {
+		if _, ok := s.catalog.Get(r.MachineType); !ok {
+			return newError(KindInvalid, nil, "machine type %q is not in the catalog", r.MachineType)
+		}
+		if !slices.Contains(tags, r.MachineType) {
+			tags = append(tags, r.MachineType)
+		}
+	}
+	r.Tags = tags
+	if r.MaximumTimeout != 0 && r.MaximumTimeout < minMaximumTimeout {
+		return newError(KindInvalid, nil, "maximum_timeout %d must be 0 (none) or at least %d seconds", r.MaximumTimeout, minMaximumTimeout)
+	}
+	if r.AccessLevel != "" && r.AccessLevel != store.AccessNotProtected && r.AccessLevel != store.AccessRefProtected {
+		return newError(KindInvalid, nil, "access_level %q must be not_protected or ref_protected", r.AccessLevel)
+	}
+	return nil
+}
+
+// storeInput turns a store ErrInvalid or ErrNotFound into a caller's error with the
+// store's message (which names the field, never a secret).
+func storeInput(err error, doing string) error {
+	switch {
+	case errors.Is(err, store.ErrInvalid):
+		return newError(KindInvalid, err, "%s: %v", doing, err)
+	case errors.Is(err, store.ErrNotFound):
+		return newError(KindNotFound, err, "%s: %v", doing, err)
+	case errors.Is(err, store.ErrConflict):
+		return newError(KindConflict, err, "%s: %v", doing, err)
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// UpdateRunner saves a runner's settings (description, tags, run_untagged, paused,
+// locked, access level, maximum timeout, machine type). Waiting runners see the
+// change at their next poll.
+func (s *Service) UpdateRunner(ctx context.Context, r *store.Runner) error {
+	if err := s.checkRunner(r); err != nil {
+		return err
+	}
+	if err := s.st.Runners.UpdateRunner(ctx, r); err != nil {
+		return storeInput(err, fmt.Sprintf("updating runner %d", r.ID))
+	}
+	s.hub.Changed()
+	return nil
+}
+
+// DeleteRunner deletes a runner; its token stops working at once.
+func (s *Service) DeleteRunner(ctx context.Context, id int64) error {
+	if err := s.st.Runners.DeleteRunner(ctx, id); err != nil {
+		return notFound(err, "runner", id)
+	}
+	s.log.Info("runner deleted", "runner", id)
+	return nil
+}
+
+// ResetRunnerToken gives a runner a new authentication token (with the old one's
+// glrt- prefix, or none for a runner registered with a registration token); the old
+// one stops working at once. Tokens do not expire, so the runner's rotation stays off.
+func (s *Service) ResetRunnerToken(ctx context.Context, r *store.Runner, oldToken string) (string, error) {
+	prefix := store.PrefixRunnerToken
+	if oldToken != "" && !strings.HasPrefix(oldToken, store.PrefixRunnerToken) {
+		prefix = ""
+	}
+	token, err := store.NewToken(prefix)
+	if err != nil {
+		return "", err
+	}
+	if err := s.st.Runners.ResetRunnerToken(ctx, r.ID, token, time.Time{}); err != nil {
+		return "", notFound(err, "runner", r.ID)
+	}
+	s.log.Info("runner token reset", "runner", r.ID)
+	return token, nil
+}
+
+// AuthenticateRunner returns the runner a token authenticates; KindForbidden for an
+// unknown token (gitlab-runner treats 403 as "token invalid").
+func (s *Service) AuthenticateRunner(ctx context.Context, token string) (*store.Runner, error) {
+	if token == "" {
+		return nil, newError(KindForbidden, nil, "403 Forbidden - runner token missing")
+	}
+	r, err := s.st.Runners.RunnerByToken(ctx, token)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, newError(KindForbidden, err, "403 Forbidden - invalid runner token")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticating a runner: %w", err)
+	}
+	return r, nil
+}
+
+// Contact is what a runner says about itself on a call.
+type Contact struct {
+	SystemID string
+	Info     protocol.Info
+	IP       string
+}
+
+// RegisterRunner registers a runner with a legacy registration token (POST
+// /runners) and returns it with its new authentication token. KindForbidden for an
+// unknown registration token.
+func (s *Service) RegisterRunner(ctx context.Context, req protocol.RegisterRunnerRequest, ip string) (*store.Runner, string, error) {
+	rt, err := s.st.Runners.RegistrationTokenByToken(ctx, req.Token)
+	if errors.Is(err, store.ErrNotFound) || req.Token == "" {
+		return nil, "", newError(KindForbidden, err, "403 Forbidden - invalid registration token")
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("checking a registration token: %w", err)
+	}
+	r := &store.Runner{
+		Type: rt.RunnerType, NamespaceID: rt.NamespaceID, ProjectID: rt.ProjectID, Description: req.Description,
+		Tags: strings.Split(req.Tags, ","), RunUntagged: req.RunUntagged || strings.TrimSpace(req.Tags) == "",
+		Paused: req.Paused, Locked: req.Locked, AccessLevel: req.AccessLevel, MaximumTimeout: req.MaximumTimeout,
+	}
+	if req.Info.Kiln != nil {
+		r.MachineType = req.Info.Kiln.MachineType
+	}
+	if err := s.checkRunner(r); err != nil {
+		return nil, "", err
+	}
+	token, err := store.NewToken("")
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.st.Runners.CreateRunner(ctx, r, token); err != nil {
+		return nil, "", storeInput(err, "registering the runner")
+	}
+	s.log.Info("runner registered", "runner", r.ID, "type", r.Type, "machine_type", r.MachineType)
+	s.RecordContact(ctx, r, Contact{Info: req.Info, IP: ip})
+	return r, token, nil
+}
+
+// RecordContact stores what a runner reported (version, executor, its Kiln GPU
+// inventory and machine type) and when. Unchanged reports are written at most every
+// 15 seconds per runner host; a changed inventory is written at once. Failures are
+// logged: a runner's call never fails because of them.
+func (s *Service) RecordContact(ctx context.Context, r *store.Runner, c Contact) {
+	var inventory json.RawMessage
+	if c.Info.Kiln != nil {
+		inventory, _ = json.Marshal(c.Info.Kiln)
+		if mt := c.Info.Kiln.MachineType; mt != "" && mt != r.MachineType {
+			s.adoptMachineType(ctx, r, mt)
+		}
+	}
+	sc := store.RunnerContact{
+		SystemID: c.SystemID, Version: c.Info.Version, Revision: c.Info.Revision, Platform: c.Info.Platform,
+		Architecture: c.Info.Architecture, Executor: c.Info.Executor, IPAddress: c.IP, GPUInventory: inventory,
+	}
+	if !s.contacts.due(r.ID, sc, s.now()) {
+		return
+	}
+	if err := s.st.Runners.RecordContact(ctx, r.ID, sc); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Warn("recording a runner's contact", "runner", r.ID, "error", err)
+	}
+}
+
+// adoptMachineType takes the machine type a Kiln runner says it serves.
+func (s *Service) adoptMachineType(ctx context.Context, r *store.Runner, mt string) {
+	if _, ok := s.catalog.Get(mt); !ok {
+		s.log.Warn("runner reports a machine type not in the catalog; ignored", "runner", r.ID, "machine_type", mt)
+		return
+	}
+	updated := *r
+	updated.MachineType = mt
+	if err := s.UpdateRunner(ctx, &updated); err != nil {
+		s.log.Warn("taking the machine type a runner reports", "runner", r.ID, "machine_type", mt, "error", err)
+		return
+	}
+	s.log.Info("runner serves a machine type", "runner", r.ID, "machine_type", mt)
+	*r = updated
+}
+
+// contactCache remembers the last contact written per runner host.
+type contactCache struct {
+	mu   sync.Mutex
+	last map[string]contactEntry
+}
+
+type contactEntry struct {
+	at   time.Time
+	hash uint64
+}
+
+func (c *contactCache) due(runnerID int64, sc store.RunnerContact, now time.Time) bool {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", sc.Version, sc.Revision, sc.Platform, sc.Architecture,
+		sc.Executor, sc.IPAddress, sc.GPUInventory)
+	key := fmt.Sprintf("%d/%s", runnerID, sc.SystemID)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last == nil {
+		c.last = map[string]contactEntry{}
+	}
+	e, ok := c.last[key]
+	if ok && e.hash == h.Sum64() && now.Sub(e.at) < contactEvery {
+		return false
+	}
+	c.last[key] = contactEntry{at: now, hash: h.Sum64()}
+	return true
+}
+
+// VerifyRunner checks a runner's token (POST /runners/verify) and records its host
+// (system_id) as one of its managers. KindForbidden for an unknown token.
+func (s *Service) VerifyRunner(ctx context.Context, token string, c Contact) (*store.Runner, error) {
+	r, err := s.AuthenticateRunner(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	s.RecordContact(ctx, r, c)
+	return r, nil
+}
+
+// UnregisterRunner deletes the runner a token authenticates (DELETE /runners).
+func (s *Service) UnregisterRunner(ctx context.Context, token string) error {
+	r, err := s.AuthenticateRunner(ctx, token)
+	if err != nil {
+		return err
+	}
+	return s.DeleteRunner(ctx, r.ID)
+}
+
+// UnregisterManager removes one host of a runner (DELETE /runners/managers).
+// KindNotFound when the runner has no host with that system id.
+func (s *Service) UnregisterManager(ctx context.Context, token, systemID string) error {
+	r, err := s.AuthenticateRunner(ctx, token)
+	if err != nil {
+		return err
+	}
+	if systemID == "" {
+		return newError(KindInvalid, nil, "system_id is missing")
+	}
+	if err := s.st.Runners.DeleteManager(ctx, r.ID, systemID); err != nil {
+		return notFound(err, "runner manager", systemID)
+	}
+	s.log.Info("runner manager unregistered", "runner", r.ID, "system_id", systemID)
+	return nil
+}
