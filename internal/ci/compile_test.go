@@ -343,3 +343,24 @@ func TestErrorsNeverShowMaskedValues(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 }
+
+func TestCompileIsSafeToCallConcurrently(t *testing.T) {
+	cfg := mustLoad(t, pipeline500())
+	done := make(chan int, 4)
+	for range 4 {
+		go func() {
+			p, err := cfg.Compile(pushToMain())
+			if err != nil {
+				t.Error(err)
+				done <- 0
+				return
+			}
+			done <- len(p.Jobs)
+		}()
+	}
+	for range 4 {
+		if n := <-done; n != 500 {
+			t.Errorf("got %d jobs", n)
+		}
+	}
+}
