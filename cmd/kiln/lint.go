@@ -30,7 +30,7 @@ func newLintCmd() *cobra.Command {
 	var file, dir string
 	var asJSON, merged bool
 	cmd := &cobra.Command{
-		Use:   "lint [--file F] [--json] [--merged]",
+		Use:   "lint",
 		Short: "Check a .gitlab-ci.yml as GitLab would",
 		Long: `Check a .gitlab-ci.yml the way GitLab checks it before creating a pipeline: YAML
 syntax and limits, include:local files, extends, !reference, every keyword's shape,

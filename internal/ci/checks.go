@@ -131,9 +131,9 @@ func (dc decoder) expandNeeds(j *JobConfig, needs []Need, ix *jobIndex) []Need {
 // checkJobs does GitLab's logical validation of the jobs (YamlProcessor): stages
 // exist, needs and dependencies name jobs of the same or earlier stages, needs are not
 // duplicated and form no cycle, dependencies are part of needs, on_stop jobs match.
-func (dc decoder) checkJobs(jobs []*JobConfig, ix *jobIndex) {
+func (dc decoder) checkJobs(jobs []*JobConfig, ix *jobIndex, docPos Pos) {
 	if len(jobs) == 0 {
-		dc.d.errorf(Pos{}, "jobs config should contain at least one visible job")
+		dc.d.errorf(docPos, "jobs config should contain at least one visible job")
 		return
 	}
 	for _, j := range jobs {

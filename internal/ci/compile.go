@@ -168,7 +168,11 @@ func (cp *compiler) workflowRules(p *Pipeline) error {
 		env := cp.env(cp.global)
 		rule, err := env.firstMatch(wf.Rules)
 		if err != nil {
-			cp.d.errorf(Pos{File: cp.cfg.mainFile()}, "workflow:rules: %v", err)
+			pos := Pos{File: cp.cfg.mainFile()}
+			if len(wf.Rules) > 0 {
+				pos = wf.Rules[0].Pos
+			}
+			cp.d.errorf(pos, "workflow:rules: %v", err)
 			return cp.d.list.Err()
 		}
 		if rule == nil || rule.When == "never" {

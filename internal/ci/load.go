@@ -100,7 +100,7 @@ func decodeConfig(doc *Value, d *diags) *Config {
 		for _, j := range cfg.Jobs {
 			dc.normalizeNeeds(j, ix)
 		}
-		dc.checkJobs(cfg.Jobs, ix)
+		dc.checkJobs(cfg.Jobs, ix, doc.Pos)
 	}
 	if cfg.Workflow.HasRules {
 		for _, r := range cfg.Workflow.Rules {
