@@ -21,8 +21,9 @@
 //   - Everything created is labelled dev.kiln.managed=true, dev.kiln.runner=<RunnerID>,
 //     dev.kiln.job=<JobID>, dev.kiln.environment=<random id> plus Spec.Labels; Cleanup
 //     removes what carries its environment's label, Reap what carries a runner's.
-//   - Jobs with services get a per-job bridge network on which services answer to
-//     their aliases; Config.NetworkPerJob gives every job one.
+//   - Every job gets its own bridge network (services answer there to their aliases),
+//     so jobs cannot reach each other; Config.SharedNetwork opts out for jobs without
+//     services.
 //
 // This package is on the runner side: the coordinator side must not import it.
 package docker
@@ -103,11 +104,12 @@ type Config struct {
 	// NetworkMode puts job containers in this Docker network mode (`network_mode`)
 	// instead of a per-job network; jobs with services are then refused.
 	NetworkMode string
-	// NetworkPerJob gives every job its own bridge network, isolating its containers
-	// from other jobs' (gitlab-runner's FF_NETWORK_PER_BUILD). Without it only jobs with
-	// services get one (their aliases need it) and the others use Docker's default
-	// bridge, which saves creating and removing a network (about 0.3 s) per job.
-	NetworkPerJob bool
+	// SharedNetwork puts jobs without services on Docker's default bridge instead of a
+	// network of their own. That saves creating and removing a network (about 0.3 s) per
+	// job but lets concurrent jobs reach each other, so it is off by default: Kiln's
+	// security model gives every job its own network (gitlab-runner's
+	// FF_NETWORK_PER_BUILD, on). Jobs with services always get one.
+	SharedNetwork bool
 	// BuildsDir is where the job directory appears in containers; default "/builds".
 	BuildsDir string
 	// WaitForServicesTimeout bounds the wait for services' ports

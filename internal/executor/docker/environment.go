@@ -123,7 +123,7 @@ func (e *Environment) GuestPath(hostPath string) string {
 }
 
 // Prepare makes the job's environment: the image under its pull policies, the per-job
-// network (see Config.NetworkPerJob), volumes, and the services (started, then waited
+// network (see Config.SharedNetwork), volumes, and the services (started, then waited
 // for). Progress lines go to
 // out. Whatever it made before failing is removed by Cleanup.
 func (e *Environment) Prepare(ctx context.Context, out io.Writer) error {
@@ -174,7 +174,7 @@ func (e *Environment) prepare(ctx context.Context, out io.Writer) error {
 	if err := e.makeMounts(ctx); err != nil {
 		return err
 	}
-	if e.ex.cfg.NetworkMode == "" && (len(e.services) > 0 || e.ex.cfg.NetworkPerJob) {
+	if e.ex.cfg.NetworkMode == "" && (len(e.services) > 0 || !e.ex.cfg.SharedNetwork) {
 		name := e.name("network")
 		if _, err := e.ex.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: e.labels("network")}); err != nil {
 			return fmt.Errorf("creating network %s: %w", name, err)

@@ -218,7 +218,7 @@ func (b *lockedBuffer) Bytes() []byte {
 	return bytes.Clone(b.buf.Bytes())
 }
 
-func TestOnlyJobsWithServicesGetANetworkUnlessConfigured(t *testing.T) {
+func TestEveryJobGetsItsOwnNetworkUnlessShared(t *testing.T) {
 	cli := dockerClient(t, busybox)
 	networks := func(spec executor.Spec) []network.Summary {
 		f := filters.NewArgs(filters.Arg("label", docker.LabelJob+"="+strconv.FormatInt(spec.JobID, 10)))
@@ -229,17 +229,17 @@ func TestOnlyJobsWithServicesGetANetworkUnlessConfigured(t *testing.T) {
 		return nets
 	}
 	plain := newSpec(t, busybox)
-	j := start(t, cli, newExecutor(t, docker.Config{}), plain)
+	j := start(t, cli, newExecutor(t, docker.Config{SharedNetwork: true}), plain)
 	if nets := networks(plain); len(nets) != 0 {
-		t.Errorf("a job without services got networks %v", nets)
+		t.Errorf("with SharedNetwork, a job without services got networks %v", nets)
 	}
 	j.run(t, "true")
 
 	isolated := newSpec(t, busybox)
-	j = start(t, cli, newExecutor(t, docker.Config{NetworkPerJob: true}), isolated)
+	j = start(t, cli, newExecutor(t, docker.Config{}), isolated)
 	nets := networks(isolated)
 	if len(nets) != 1 || len(nets[0].IPAM.Config) == 0 {
-		t.Fatalf("with NetworkPerJob, the job's networks are %v, want one with a subnet", nets)
+		t.Fatalf("by default, the job's networks are %v, want one with a subnet", nets)
 	}
 	_, subnet, err := net.ParseCIDR(nets[0].IPAM.Config[0].Subnet)
 	if err != nil {
