@@ -70,3 +70,7 @@ func notFound(err error, what string, id any) error {
 	}
 	return fmt.Errorf("reading %s %v: %w", what, id, err)
 }
+
+// LookupError wraps the error of a store lookup for a handler: ErrNotFound becomes
+// a KindNotFound error saying "<what> <id> not found".
+func LookupError(err error, what string, id any) error { return notFound(err, what, id) }

@@ -231,3 +231,17 @@ func (s *Service) release(ctx context.Context, j *store.Job) {
 		s.log.Error("putting a claimed job back in the queue", "job", j.ID, "error", err)
 	}
 }
+
+// Unclaim puts back in the queue a job RequestJob handed out whose answer never
+// reached the runner (it hung up first), so that it does not wait for the reaper.
+func (s *Service) Unclaim(ctx context.Context, jobID int64) {
+	j, err := s.st.Jobs.Job(ctx, jobID)
+	if err != nil || j.Status != store.StatusRunning {
+		return
+	}
+	s.log.Warn("runner hung up before receiving its job; back to the queue", "job", jobID, "runner", j.RunnerID)
+	s.release(ctx, j)
+	if pending, err := s.st.Jobs.Job(ctx, jobID); err == nil && pending.Status == store.StatusPending {
+		s.announce(ctx, pending)
+	}
+}
