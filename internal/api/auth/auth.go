@@ -109,7 +109,9 @@ func FromContext(ctx context.Context) *User {
 }
 
 // WithUser returns ctx carrying u.
-func WithUser(ctx context.Context, u *User) context.Context { return context.WithValue(ctx, ctxKey{}, u) }
+func WithUser(ctx context.Context, u *User) context.Context {
+	return context.WithValue(ctx, ctxKey{}, u)
+}
 
 // Middleware authenticates the personal access token a request carries and puts the
 // user in its context (FromContext). A request without a token passes on
