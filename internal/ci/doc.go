@@ -16,9 +16,10 @@
 //     at once, at most 150 includes). Ruby's YAML 1.1 rules apply where they differ
 //     from YAML 1.2: yes/no/on/off are booleans; merge keys (<<) follow Ruby's order;
 //     duplicate keys keep the last value, with a warning.
-//  2. Merge include:local files (globs, rules, variables in paths) depth first;
-//     include:remote, :project, :template and :component are errors (Kiln works
-//     offline and sees only this repository).
+//  2. Interpolate spec:inputs ($[[ inputs.NAME ]], with include:local's inputs or
+//     the defaults), then merge include:local files (globs, rules, variables in
+//     paths, inputs) depth first; include:remote, :project, :template and
+//     :component are errors (Kiln works offline and sees only this repository).
 //  3. Resolve extends (GitLab's deep merge: hashes merge, everything else is
 //     replaced; up to 10 levels; several parents, later ones winning).
 //  4. Resolve !reference tags (after extends, as GitLab does).
@@ -55,8 +56,7 @@
 // and the job still runs, without the keyword's effect. Job.Unsupported lists them;
 // a job left with no script (a trigger or run job) cannot run, and the coordinator
 // should fail it with that reason. Needs from other pipelines or projects are
-// ignored with a warning, and spec: headers and include inputs are ignored with a
-// warning.
+// ignored with a warning.
 //
 // # Deliberate differences from GitLab's JSON schema
 //

@@ -20,7 +20,7 @@ type includer struct {
 
 // load reads file and returns its configuration with its includes merged in. from
 // is where the include was written (zero for the main file).
-func (in *includer) load(file string, from Pos) *Value {
+func (in *includer) load(file string, from Pos, given *Value) *Value {
 	data, err := fs.ReadFile(in.fsys, file)
 	if err != nil {
 		switch {
@@ -42,10 +42,23 @@ func (in *includer) load(file string, from Pos) *Value {
 		}
 		return nil
 	}
-	if doc.Header != nil {
-		in.d.warnf(doc.Header.Pos, "%s: spec: headers (inputs for components and included files) are not supported by Kiln; the header is ignored", file)
-	}
 	body := doc.Body
+	switch {
+	case doc.Header != nil:
+		where := from
+		if where.File == "" {
+			where = doc.Header.Pos
+		}
+		var diags Diagnostics
+		body, diags = applyInputs(doc.Header, given, body, where, in.env)
+		in.d.add(diags...)
+		if diags.HasErrors() {
+			return nil
+		}
+	case given != nil:
+		in.d.errorf(from, "Given inputs not defined in the `spec` section of the included configuration file `%s`", file)
+		return nil
+	}
 	if !body.IsMap() {
 		if from.File != "" {
 			in.d.errorf(body.Pos, "Included file `%s` does not have valid YAML syntax! It must be a hash of keywords and jobs.", file)
@@ -65,13 +78,17 @@ func (in *includer) load(file string, from Pos) *Value {
 	}
 	merged := newMap(body.Pos)
 	for _, entry := range includeEntries(inc) {
+		var inputs *Value
+		if entry.Has("inputs") {
+			inputs = entry.Get("inputs")
+		}
 		for _, f := range in.expand(entry, body) {
 			if in.count >= in.lim.MaxIncludes {
 				in.d.errorf(entry.Pos, "Maximum of %d nested includes are allowed!", in.lim.MaxIncludes)
 				return body
 			}
 			in.count++
-			if sub := in.load(f, entry.Pos); sub != nil {
+			if sub := in.load(f, entry.Pos, inputs); sub != nil {
 				deepMerge(merged, sub)
 			}
 			if in.d.hasErrors() {
@@ -125,9 +142,6 @@ func (in *includer) expand(entry, body *Value) []string {
 		return nil
 	}
 	if entry.IsMap() {
-		if entry.Has("inputs") {
-			in.d.warnf(entry.keyPos("inputs"), "include:inputs are not supported by Kiln; the inputs of %s are ignored", local)
-		}
 		if rules := entry.Get("rules"); rules.IsSeq() {
 			ok, diags := in.env.includeRulesMatch(rules, body)
 			in.d.add(diags...)

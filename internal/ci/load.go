@@ -44,7 +44,7 @@ func load(fsys fs.FS, path string, opts LoadOptions) (*Config, []string, Diagnos
 	predefined, settings := ctx.outerVariables()
 	env := &ruleEnv{vars: append(predefined, settings...).ExpandAll(), changed: ctx.ChangedFiles, files: fsys}
 	in := includer{fsys: fsys, lim: lim, d: &d, env: env}
-	doc := in.load(name, Pos{})
+	doc := in.load(name, Pos{}, nil)
 	if doc == nil || d.hasErrors() {
 		return nil, in.files, d.list
 	}
