@@ -55,6 +55,8 @@ deploy:
 	"include: [{local: x.yml, rules: [{exists: [x.yml]}]}]\nj: {script: x}\n",
 	"j:\n  script: x\n  when: delayed\n  start_in: 1 day\n  allow_failure: {exit_codes: [1, 2]}\n",
 	"j: {script: x, rules: [{if: '$A =~ /x/i && ($B || $C == null)'}]}\n",
+	inputTemplate,
+	"spec:\n  inputs:\n    n: {default: a}\n---\ninclude: [{local: x.yml}]\njob-$[[ inputs.n | truncate(0,1) ]]:\n  script: $[[ inputs.n ]]\n",
 }
 
 func addSeeds(f *testing.F) {
