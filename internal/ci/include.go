@@ -3,6 +3,7 @@ package ci
 import (
 	"errors"
 	"io/fs"
+	"slices"
 	"strings"
 )
 
@@ -15,7 +16,7 @@ type includer struct {
 	d     *diags
 	env   *ruleEnv // include rules and variables in include paths
 	count int
-	files []string // every file read, in order
+	files []string // every file read, once, in the order first read
 }
 
 // load reads file and returns its configuration with its includes merged in. from
@@ -33,7 +34,9 @@ func (in *includer) load(file string, from Pos, given *Value) *Value {
 		}
 		return nil
 	}
-	in.files = append(in.files, file)
+	if !slices.Contains(in.files, file) {
+		in.files = append(in.files, file)
+	}
 	doc, diags := parseYAML(file, data, in.lim)
 	in.d.add(diags...)
 	if diags.HasErrors() {
