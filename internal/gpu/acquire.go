@@ -51,6 +51,35 @@ func (m *Manager) Free(req machine.GPURequest) (int, error) {
 	return free / want, nil
 }
 
+// Placeable returns how many jobs asking req could run on this host at once, counting
+// the GPUs that fit, are not quarantined, and are either free or held by a lease that
+// own accepts (the caller's own running jobs). A caller that admits jobs one by one
+// compares it with the jobs it has admitted: leases of other runner processes and
+// quarantined GPUs lower it, its own leases do not, so a job admitted but not yet
+// leased is never counted twice.
+func (m *Manager) Placeable(req machine.GPURequest, own func(leaseID string) bool) (int, error) {
+	want := req.Wanted()
+	if want == 0 {
+		return 0, errors.New("the request asks for no GPUs")
+	}
+	st, err := m.store.Read()
+	if err != nil {
+		return 0, err
+	}
+	fit, _ := m.fitting(req)
+	n := 0
+	for _, g := range fit {
+		if _, q := st.QuarantineOf(g.UUID); q {
+			continue
+		}
+		if h, held := st.Holder(g.UUID); held && (own == nil || !own(h.ID)) {
+			continue
+		}
+		n++
+	}
+	return n / want, nil
+}
+
 // Acquire leases GPUs satisfying req (a request resolved against the job's machine
 // type) to job. Each chosen GPU passes the health gate first; one that fails is
 // quarantined and another is chosen (the job moves to a healthy GPU). It returns an

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kiln-ci/kiln/internal/gpu"
 	"github.com/kiln-ci/kiln/internal/gpu/cuda"
 	"github.com/kiln-ci/kiln/internal/gpu/lease"
@@ -38,7 +40,7 @@ func TestJobLifecycleInjectsChecksSamplesScrubsAndReleases(t *testing.T) {
 	// The job runs: it loads the GPU and leaves a process behind.
 	g.SetLoad(95, 300)
 	g.StartProcess(777, 10<<30, -1)
-	time.Sleep(50 * time.Millisecond) // some telemetry samples at 5 ms
+	waitForMemorySample(t, m, uuid, 10<<30) // a sample after the first one, at Check
 	res, err := l.Finish(ctx)
 	if err != nil {
 		t.Fatalf("Finish: %v", err)
@@ -220,4 +222,33 @@ func TestRestartScrubsAndReleasesLeasesOfGoneJobs(t *testing.T) {
 	if ps, _ := s.GPU(0).Dev.GetComputeRunningProcesses(); len(ps) != 0 {
 		t.Errorf("the crashed job's process survived the recovery scrub: %v", ps)
 	}
+}
+
+// waitForMemorySample waits until the telemetry of uuid has sampled at least mem bytes
+// in use, as /metrics shows it.
+func waitForMemorySample(t *testing.T, m *gpu.Manager, uuid string, mem float64) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.Collector())
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "kiln_gpu_memory_used_bytes" {
+				continue
+			}
+			for _, mt := range mf.GetMetric() {
+				for _, lp := range mt.GetLabel() {
+					if lp.GetName() == "uuid" && lp.GetValue() == uuid && mt.GetGauge().GetValue() >= mem {
+						return
+					}
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("telemetry never sampled %v bytes in use on %s", mem, uuid)
 }

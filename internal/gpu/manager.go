@@ -29,6 +29,9 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
@@ -59,6 +62,12 @@ type Config struct {
 	DriverRoot  string
 	// ServicesGetGPUs also gives a job's GPUs to its services (off by default).
 	ServicesGetGPUs bool
+	// Only, when not nil, limits the units this manager may lease to those it names:
+	// a GPU index (the GPU, or all its MIG slices), a GPU UUID (likewise) or a MIG
+	// UUID. An empty, non-nil list leases nothing ([runners.kiln] gpus = "none"). An
+	// entry that names no unit of this host is logged and ignored, so that a GPU that
+	// fell off the bus does not stop the runner from using the others.
+	Only []string
 	// SampleInterval is the telemetry period (default 1 s).
 	SampleInterval time.Duration
 	// ScrubTimeout is how long a GPU's memory may take to return to idle after a job
@@ -124,6 +133,9 @@ func New(ctx context.Context, host device.Host, cfg Config) (*Manager, error) {
 	if err := inv.Validate(); err != nil {
 		return nil, fmt.Errorf("discovering GPUs: %w", err)
 	}
+	if cfg.Only != nil {
+		inv = selectUnits(inv, cfg.Only, cfg.Logger)
+	}
 	store, err := lease.Open(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -147,6 +159,32 @@ func New(ctx context.Context, host device.Host, cfg Config) (*Manager, error) {
 	}
 	m.log.Info("GPUs discovered", "source", inv.Source, "count", len(inv.GPUs), "driver", inv.DriverVersion, "cuda", inv.CUDAVersion)
 	return m, nil
+}
+
+// selectUnits keeps the units of inv that only names (see Config.Only).
+func selectUnits(inv device.Inventory, only []string, log *slog.Logger) device.Inventory {
+	named := func(g device.GPU, entry string) bool {
+		e := strings.TrimSpace(entry)
+		switch {
+		case e == g.UUID, g.MIG != nil && e == g.MIG.ParentUUID:
+			return true
+		}
+		i, err := strconv.Atoi(e)
+		return err == nil && i == g.Index
+	}
+	kept := inv
+	kept.GPUs = []device.GPU{}
+	for _, g := range inv.GPUs {
+		if slices.ContainsFunc(only, func(e string) bool { return named(g, e) }) {
+			kept.GPUs = append(kept.GPUs, g)
+		}
+	}
+	for _, e := range only {
+		if !slices.ContainsFunc(inv.GPUs, func(g device.GPU) bool { return named(g, e) }) {
+			log.Warn("the runner is configured to use a GPU this host does not have; ignoring it", "gpu", e)
+		}
+	}
+	return kept
 }
 
 // Inventory returns the host's allocatable units as discovered at New.

@@ -58,6 +58,11 @@ const (
 	FailurePlanNotAllowed      = "kiln_plan_not_allowed"   // Kiln: the machine type is not open to the plan
 )
 
+// ArtifactTypeGPUTelemetry is the artifact_type of a Kiln runner's per-job GPU report
+// (gpu-telemetry.json, format raw). A coordinator that does not know it (GitLab)
+// refuses the upload; the runner then only warns.
+const ArtifactTypeGPUTelemetry = "kiln_gpu_telemetry"
+
 // FeaturesInfo is what a runner says it can do (runner-protocol.md §3.1).
 type FeaturesInfo struct {
 	Variables               bool `json:"variables"`

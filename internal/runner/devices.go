@@ -47,6 +47,18 @@ type DeviceReport struct {
 	// GPUs are the devices' UUIDs; Telemetry their per-job figures.
 	GPUs      []string
 	Telemetry []protocol.GPUTelemetry
+	// Files are job reports about the devices (e.g. gpu-telemetry.json), which the
+	// lifecycle uploads as raw artifacts once the lease has ended.
+	Files []DeviceFile
+}
+
+// DeviceFile is one job report a lease produced.
+type DeviceFile struct {
+	// Name is the file name (e.g. gpu-telemetry.json); Type its artifact_type
+	// (e.g. protocol.ArtifactTypeGPUTelemetry).
+	Name    string
+	Type    string
+	Content []byte
 }
 
 // deviceOutcome turns a device error into a GPU failure with its reason and requeue

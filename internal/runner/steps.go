@@ -1,14 +1,17 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
 	"github.com/kiln-ci/kiln/internal/executor"
 	"github.com/kiln-ci/kiln/internal/jobspec"
+	"github.com/kiln-ci/kiln/internal/protocol"
 )
 
 // steps runs the job's steps in order but after_script: "script" (before_script and
@@ -109,5 +112,25 @@ func (j *jobRun) cleanup(o *Outcome) {
 			j.log.Warningf("releasing the job's GPUs: %v", err)
 		}
 		o.Devices = &rep
+		if o.Kind != Canceled { // as artifacts: a canceled job uploads nothing
+			j.uploadDeviceFiles(ctx, o, rep.Files)
+		}
+	}
+}
+
+// uploadDeviceFiles uploads the lease's job reports as raw artifacts. A failure only
+// warns: the reports describe the job, they are not its result.
+func (j *jobRun) uploadDeviceFiles(ctx context.Context, o *Outcome, files []DeviceFile) {
+	for _, f := range files {
+		content := f.Content
+		err := j.ch.UploadArtifacts(ctx, protocol.ArtifactUpload{Name: f.Name, Format: jobspec.ArtifactFormatRaw, Type: f.Type,
+			Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }})
+		if err != nil {
+			j.slog.Warn("uploading a device report failed", "file", f.Name, "error", err)
+			j.log.Warningf("Uploading %s as %q to coordinator... failed: %v", f.Name, f.Type, err)
+			continue
+		}
+		j.log.Noticef("Uploading %s as %q to coordinator... 201 Created", f.Name, f.Type)
+		o.Artifacts = append(o.Artifacts, ArtifactRecord{Name: f.Name, Type: f.Type, Files: []string{f.Name}})
 	}
 }

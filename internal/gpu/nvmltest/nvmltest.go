@@ -9,7 +9,9 @@
 package nvmltest
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 
@@ -32,6 +34,7 @@ type Server struct {
 	mu     sync.Mutex
 	gpus   []*GPU
 	events []nvml.EventData
+	real   map[uint32]bool // pids of real processes (StartRealProcess)
 }
 
 // GPU is one fake GPU's state.
@@ -65,7 +68,7 @@ func NewDGXH100() *Server { return New(dgxh100.New()) }
 
 // New completes a go-nvml mock server.
 func New(srv *server.Server) *Server {
-	s := &Server{Server: srv}
+	s := &Server{Server: srv, real: map[uint32]bool{}}
 	for _, d := range srv.Devices {
 		g := &GPU{s: s, Dev: d.(*server.Device), tempC: 35, slowC: 87, powerMW: 60_000}
 		g.install()
@@ -193,6 +196,40 @@ func (g *GPU) InjectXid(xid uint64, gi int) {
 		EventData: xid, GpuInstanceId: id, ComputeInstanceId: id})
 }
 
+// StartRealProcess puts a real process of this machine (pid) on the GPU as a compute
+// process using mem bytes, as the driver would list a CUDA process: it stays listed
+// until the process is gone (or a zombie), whoever ends it. Scrub can then end it with
+// a real SIGKILL.
+func (g *GPU) StartRealProcess(pid int, mem uint64) {
+	g.set(func() {
+		g.s.real[uint32(pid)] = true
+		g.procs = append(g.procs, nvml.ProcessInfo{Pid: uint32(pid), UsedGpuMemory: mem, GpuInstanceId: 0xFFFFFFFF, ComputeInstanceId: 0xFFFFFFFF})
+	})
+}
+
+// reapLocked drops the real processes that have ended, as the driver forgets a
+// process when it exits.
+func (g *GPU) reapLocked() {
+	g.procs = slices.DeleteFunc(g.procs, func(p nvml.ProcessInfo) bool {
+		if !g.s.real[p.Pid] || running(int(p.Pid)) {
+			return false
+		}
+		delete(g.s.real, p.Pid)
+		return true
+	})
+}
+
+// running reports whether pid is a live process (not gone, not a zombie).
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name in parentheses: "pid (comm) S ...".
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
 func (g *GPU) set(f func()) {
 	g.s.mu.Lock()
 	defer g.s.mu.Unlock()
@@ -212,6 +249,7 @@ func (g *GPU) get(f func()) nvml.Return {
 
 // usedLocked is the memory in use on the GPU (gi < 0) or one MIG slice.
 func (g *GPU) usedLocked(gi int) uint64 {
+	g.reapLocked()
 	used := uint64(IdleMemoryBytes)
 	for _, p := range g.procs {
 		if gi < 0 || p.GpuInstanceId == uint32(gi) {
@@ -222,6 +260,7 @@ func (g *GPU) usedLocked(gi int) uint64 {
 }
 
 func (g *GPU) procsLocked(gi int) []nvml.ProcessInfo {
+	g.reapLocked()
 	var out []nvml.ProcessInfo
 	for _, p := range g.procs {
 		if gi < 0 || p.GpuInstanceId == uint32(gi) {

@@ -29,13 +29,20 @@ type Worker struct {
 	SystemID string
 	Client   *protocol.Client
 	// Info is sent with every request and job update.
-	Info      protocol.Info
+	Info protocol.Info
+	// Kiln, when set, is called for Info's Kiln part before every job request and job
+	// update, so the coordinator sees the runner's GPUs (health, leases, free count) as
+	// they are now. It must be safe for concurrent use.
+	Kiln      func() *protocol.KilnInfo
 	Lifecycle *runner.Lifecycle
 	// Limit bounds this runner's concurrent jobs; 0 means only Config.Concurrent.
 	Limit int
-	// Capacity, when set, is asked before every job request how many more jobs the
-	// runner can take now (e.g. its free GPUs); 0 means none, so it waits.
-	Capacity func() int
+	// Admit, when set, is asked before every job request whether the runner can place
+	// one more job now (e.g. a free GPU of its machine type), so that it never asks for
+	// a job it cannot run. ok false: the worker waits check_interval and asks again.
+	// ok true holds a place until release is called: the agent calls it once, when no
+	// job came or when the job has ended. It must be safe for concurrent use.
+	Admit func() (release func(), ok bool)
 	// TraceDir holds the jobs' trace files ("" means the system's temporary directory).
 	TraceDir string
 	// Remote tunes the job channels (intervals, attempts); Client, Info, Job and Abort

@@ -73,18 +73,25 @@ func (s *workerState) release() {
 func (s *workerState) poll(ctx, jobCtx context.Context) {
 	unhealthy := 0
 	for !s.a.stopping(ctx) {
-		if s.w.Capacity != nil && s.w.Capacity() <= 0 {
-			if !s.a.wait(ctx, s.a.cfg.CheckInterval) {
-				return
-			}
-			continue
-		}
 		if !s.acquire(ctx) {
 			return
 		}
-		job, err := s.w.Client.RequestJob(ctx, protocol.JobRequest{Info: s.w.Info, Token: s.w.Token, SystemID: s.w.SystemID})
+		admitted := func() {}
+		if s.w.Admit != nil {
+			release, ok := s.w.Admit()
+			if !ok {
+				s.release()
+				if !s.a.wait(ctx, s.a.cfg.CheckInterval) {
+					return
+				}
+				continue
+			}
+			admitted = release
+		}
+		job, err := s.w.Client.RequestJob(ctx, protocol.JobRequest{Info: s.info(), Token: s.w.Token, SystemID: s.w.SystemID})
 		s.a.cfg.Metrics.request(s.w.Name, err, job != nil)
 		if job == nil {
+			admitted()
 			s.release()
 			wait := s.a.cfg.CheckInterval
 			switch {
@@ -112,9 +119,19 @@ func (s *workerState) poll(ctx, jobCtx context.Context) {
 		go func() {
 			defer s.a.jobs.Done()
 			defer s.release()
+			defer admitted()
 			s.run(jobCtx, job)
 		}()
 	}
+}
+
+// info is the runner's info as it is now.
+func (s *workerState) info() protocol.Info {
+	info := s.w.Info
+	if s.w.Kiln != nil {
+		info.Kiln = s.w.Kiln()
+	}
+	return info
 }
 
 // run runs one job through a remote channel and the lifecycle.
@@ -126,7 +143,7 @@ func (s *workerState) run(parent context.Context, job *jobspec.Job) {
 	defer abort(nil)
 
 	rc := s.w.Remote
-	rc.Client, rc.Info, rc.Job, rc.Abort, rc.Logger = s.w.Client, s.w.Info, job, abort, log
+	rc.Client, rc.Info, rc.Kiln, rc.Job, rc.Abort, rc.Logger = s.w.Client, s.w.Info, s.w.Kiln, job, abort, log
 	if rc.TraceDir == "" {
 		rc.TraceDir = s.w.TraceDir
 	}

@@ -42,6 +42,9 @@ type Config struct {
 	Client *protocol.Client
 	// Info is the runner's info, sent with every job update.
 	Info protocol.Info
+	// Kiln, when set, replaces Info's Kiln part on every job update with what it
+	// returns then (the runner's GPUs as they are now).
+	Kiln func() *protocol.KilnInfo
 	Job  *jobspec.Job
 	// Abort is called once when the coordinator says the job is over (Job-Status
 	// canceled or failed, or 403): the caller cancels the job's context with cause.
@@ -111,7 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Channel, error) {
 		interval: cfg.UpdateInterval, lastSent: time.Now(), stop: make(chan struct{}), done: make(chan struct{}),
 		debugTrace: cfg.Job.Variables.ExpandValues().Get("CI_DEBUG_TRACE") == "true"}
 	res, err := cfg.Client.UpdateJob(ctx, cfg.Job.ID, protocol.UpdateJobRequest{
-		Info: cfg.Info, Token: cfg.Job.Token, State: protocol.StateRunning})
+		Info: c.info(), Token: cfg.Job.Token, State: protocol.StateRunning})
 	if errors.Is(err, protocol.ErrForbidden) || errors.Is(err, protocol.ErrNotFound) || res.Aborted() {
 		return nil, ErrJobGone
 	}
@@ -145,6 +148,15 @@ func (c *Channel) DownloadArtifacts(ctx context.Context, dep jobspec.Dependency,
 		fmt.Sscanf(v, "%d", &attempts)
 	}
 	return c.cfg.Client.DownloadArtifacts(ctx, dep.ID, dep.Token, dst, min(max(attempts, 1), 10))
+}
+
+// info is the runner's info as it is now.
+func (c *Channel) info() protocol.Info {
+	info := c.cfg.Info
+	if c.cfg.Kiln != nil {
+		info.Kiln = c.cfg.Kiln()
+	}
+	return info
 }
 
 // SentBytes is how much of the trace the coordinator has acknowledged.
@@ -221,7 +233,7 @@ func (c *Channel) loop() {
 // touch sends a running update with the current trace summary.
 func (c *Channel) touch(ctx context.Context) {
 	res, err := c.cfg.Client.UpdateJob(ctx, c.cfg.Job.ID, protocol.UpdateJobRequest{
-		Info: c.cfg.Info, Token: c.cfg.Job.Token, State: protocol.StateRunning,
+		Info: c.info(), Token: c.cfg.Job.Token, State: protocol.StateRunning,
 		Output: protocol.JobTraceOutput{Checksum: c.store.Checksum(), Bytesize: c.store.Size()}})
 	if errors.Is(err, protocol.ErrForbidden) || errors.Is(err, protocol.ErrNotFound) {
 		c.abort(fmt.Errorf("touching the job: %w", err))

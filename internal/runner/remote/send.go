@@ -133,7 +133,7 @@ const maxPending = 100
 
 // finalRequest is the final PUT's body for an outcome.
 func (c *Channel) finalRequest(o runner.Outcome) protocol.UpdateJobRequest {
-	req := protocol.UpdateJobRequest{Info: c.cfg.Info, Token: c.cfg.Job.Token, State: o.State()}
+	req := protocol.UpdateJobRequest{Info: c.info(), Token: c.cfg.Job.Token, State: o.State()}
 	k := &protocol.KilnJobReport{}
 	if !o.Succeeded() {
 		req.FailureReason = protocol.MapFailureReason(o.FailureReason, c.cfg.Job.Features.FailureReasons)
