@@ -49,13 +49,13 @@ const (
 	FailureJobCanceled         = "job_canceled"
 	FailureStuckOrTimeout      = "stuck_or_timeout_failure"
 	FailureAPI                 = "api_failure"
-	FailureOutOfMemory         = "out_of_memory"           // Kiln: the job hit its memory limit
-	FailureQuotaExceeded       = "ci_quota_exceeded"       // GitLab's reason for a spent compute quota
-	FailureNoMatchingRunner    = "no_matching_runner"      // GitLab's reason when no runner could take it
-	FailureGPUFault            = "kiln_gpu_fault"          // Kiln: a GPU failed its health gate or scrub
-	FailureGPUUnavailable      = "kiln_gpu_unavailable"    // Kiln: no GPU could satisfy the request
-	FailureCUDAIncompatible    = "kiln_cuda_incompatible"  // Kiln: the image needs a newer CUDA than the driver
-	FailurePlanNotAllowed      = "kiln_plan_not_allowed"   // Kiln: the machine type is not open to the plan
+	FailureOutOfMemory         = "out_of_memory"          // Kiln: the job hit its memory limit
+	FailureQuotaExceeded       = "ci_quota_exceeded"      // GitLab's reason for a spent compute quota
+	FailureNoMatchingRunner    = "no_matching_runner"     // GitLab's reason when no runner could take it
+	FailureGPUFault            = "kiln_gpu_fault"         // Kiln: a GPU failed its health gate or scrub
+	FailureGPUUnavailable      = "kiln_gpu_unavailable"   // Kiln: no GPU could satisfy the request
+	FailureCUDAIncompatible    = "kiln_cuda_incompatible" // Kiln: the image needs a newer CUDA than the driver
+	FailurePlanNotAllowed      = "kiln_plan_not_allowed"  // Kiln: the machine type is not open to the plan
 )
 
 // ArtifactTypeGPUTelemetry is the artifact_type of a Kiln runner's per-job GPU report
@@ -235,13 +235,13 @@ type KilnJobReport struct {
 
 // GPUTelemetry summarises one GPU over one job.
 type GPUTelemetry struct {
-	UUID              string  `json:"uuid"`
-	PeakMemoryBytes   uint64  `json:"peak_memory_bytes"`
+	UUID               string  `json:"uuid"`
+	PeakMemoryBytes    uint64  `json:"peak_memory_bytes"`
 	MeanUtilizationPct float64 `json:"mean_utilization_pct"`
-	EnergyJoules      float64 `json:"energy_joules"`
-	PeakTemperatureC  float64 `json:"peak_temperature_c"`
-	MeanPowerWatts    float64 `json:"mean_power_watts"`
-	Samples           int     `json:"samples"`
+	EnergyJoules       float64 `json:"energy_joules"`
+	PeakTemperatureC   float64 `json:"peak_temperature_c"`
+	MeanPowerWatts     float64 `json:"mean_power_watts"`
+	Samples            int     `json:"samples"`
 }
 
 // ResetTokenResponse answers POST /api/v4/runners/reset_authentication_token (201).
