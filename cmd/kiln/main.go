@@ -41,6 +41,7 @@ saas-linux-medium-amd64-gpu-standard gives a job one GPU.`,
 		newGPUCmd(),
 		newLintCmd(),
 		newRunnerCmd(),
+		newServerCmd(),
 	)
 	return root
 }
