@@ -96,8 +96,85 @@ type Kiln struct {
 	// GPUs says which of the host's GPUs the runner may lease: "all" (default when the
 	// machine type has GPUs), "none", or a comma-separated list of indices or UUIDs.
 	GPUs string `toml:"gpus,omitempty"`
-	// StateDir keeps GPU leases and quarantine across restarts.
+	// StateDir keeps GPU leases and quarantine across restarts (default: the
+	// KILN_GPU_STATE_DIR environment variable, else /var/lib/kiln/gpu, where
+	// `kiln gpu list` looks). Runners sharing GPUs must share it.
 	StateDir string `toml:"state_dir,omitempty"`
+	// Injection is how a container job gets its GPUs: "cdi" (default: the runner
+	// applies CDI edits itself, from the operator's specs or one it generates) or
+	// "nvidia-runtime" (Docker's device requests to the NVIDIA runtime). The shell
+	// executor takes no setting: it sets CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES.
+	Injection string `toml:"injection,omitempty"`
+	// CDISpecDirs are the operator's CDI spec directories (default /etc/cdi and
+	// /var/run/cdi).
+	CDISpecDirs []string `toml:"cdi_spec_dirs,omitempty"`
+	// TelemetryInterval is how often a job's GPUs are sampled, a duration such as
+	// "1s" (the default) or "500ms".
+	TelemetryInterval string `toml:"telemetry_interval,omitempty"`
+	// ServicesGPUs also gives a job's GPUs to its services (off by default).
+	ServicesGPUs bool `toml:"services_gpus,omitempty"`
+}
+
+// Selection returns the GPUs the runner may lease as a list of indices or UUIDs: nil
+// for all, an empty list for none.
+func (k *Kiln) Selection() []string {
+	if k == nil {
+		return nil
+	}
+	switch g := strings.TrimSpace(k.GPUs); g {
+	case "", "all":
+		return nil
+	case "none":
+		return []string{}
+	default:
+		var out []string
+		for _, e := range strings.Split(g, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+}
+
+// Interval returns TelemetryInterval as a duration (0 when unset).
+func (k *Kiln) Interval() time.Duration {
+	if k == nil {
+		return 0
+	}
+	d, _ := time.ParseDuration(k.TelemetryInterval)
+	return d
+}
+
+// validate checks the section of runner r; bad reports an error about r.
+func (k *Kiln) validate(r *Runner, dir string, bad func(format string, args ...any) error) error {
+	if k.StateDir != "" {
+		k.StateDir = absUnder(dir, k.StateDir, "state")
+	}
+	switch g := strings.TrimSpace(k.GPUs); {
+	case g == "" || g == "all" || g == "none":
+	case strings.Trim(g, ", ") == "":
+		return bad("kiln.gpus %q lists no GPU", k.GPUs)
+	}
+	switch k.Injection {
+	case "", "cdi", "nvidia-runtime":
+	default:
+		return bad("kiln.injection %q is not cdi or nvidia-runtime", k.Injection)
+	}
+	if k.Injection != "" && r.Executor == "shell" {
+		return bad("kiln.injection %q does not apply to the shell executor, whose jobs get CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES; remove it", k.Injection)
+	}
+	for i, d := range k.CDISpecDirs {
+		if !filepath.IsAbs(d) {
+			return bad("kiln.cdi_spec_dirs[%d] %q must be an absolute path", i, d)
+		}
+	}
+	if k.TelemetryInterval != "" {
+		if d, err := time.ParseDuration(k.TelemetryInterval); err != nil || d < 10*time.Millisecond {
+			return bad("kiln.telemetry_interval %q is not a duration of at least 10ms such as \"1s\"", k.TelemetryInterval)
+		}
+	}
+	return nil
 }
 
 // StringList is a TOML string or array of strings (pull_policy takes both).
@@ -175,15 +252,8 @@ func (r *Runner) validate(i int, dir string) error {
 	}
 	r.BuildsDir = absUnder(dir, r.BuildsDir, "builds")
 	r.CacheDir = absUnder(dir, r.CacheDir, "cache")
-	if r.Kiln != nil && r.Kiln.StateDir != "" {
-		r.Kiln.StateDir = absUnder(dir, r.Kiln.StateDir, "state")
-	}
 	if r.Kiln != nil {
-		switch g := strings.TrimSpace(r.Kiln.GPUs); {
-		case g == "" || g == "all" || g == "none":
-		case strings.Trim(g, ", ") == "":
-			return bad("kiln.gpus %q lists no GPU", r.Kiln.GPUs)
-		}
+		return r.Kiln.validate(r, dir, bad)
 	}
 	return nil
 }
