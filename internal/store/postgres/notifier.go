@@ -155,11 +155,8 @@ func (n *notifier) loop(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if connected {
-			n.broadcast("") // we may have missed notifications while away
-		}
+		err = n.serve(ctx, conn, connected)
 		connected = true
-		err = n.serve(ctx, conn)
 		conn.Close(context.Background())
 		if ctx.Err() == nil {
 			n.log.Warn("notifications: connection lost; reconnecting", "err", err)
@@ -173,8 +170,9 @@ func (n *notifier) loop(ctx context.Context) {
 }
 
 // serve listens on conn, running LISTEN for new channels and dispatching
-// notifications, until conn fails or ctx ends.
-func (n *notifier) serve(ctx context.Context, conn *pgx.Conn) error {
+// notifications, until conn fails or ctx ends. After a reconnection (hint), once
+// listening again, it tells every listener it may have missed notifications.
+func (n *notifier) serve(ctx context.Context, conn *pgx.Conn, hint bool) error {
 	for {
 		n.mu.Lock()
 		var todo []string
@@ -196,6 +194,10 @@ func (n *notifier) serve(ctx context.Context, conn *pgx.Conn) error {
 			}
 			st.waiters = nil
 			n.mu.Unlock()
+		}
+		if hint {
+			n.broadcast("")
+			hint = false
 		}
 
 		waitCtx, interrupt := context.WithCancel(ctx)

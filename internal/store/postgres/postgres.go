@@ -51,6 +51,8 @@ type Config struct {
 var Dialect = sqlstore.Dialect{
 	Name:          "postgres",
 	SkipLocked:    "FOR UPDATE OF j SKIP LOCKED",
+	WritableCTE:   true,
+	JSONBTags:     true,
 	MigrationLock: `SELECT pg_advisory_xact_lock(hashtext('kiln.migrations.' || current_schema()))`,
 	Classify:      classify,
 }
@@ -89,7 +91,7 @@ func Open(ctx context.Context, cfg Config) (*store.Store, error) {
 		return nil, fmt.Errorf("postgres store: connecting to %s:%d: %w", poolCfg.ConnConfig.Host, poolCfg.ConnConfig.Port, err)
 	}
 	if cfg.Schema != "" {
-		if _, err := pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{cfg.Schema}.Sanitize()); err != nil {
+		if err := createSchema(ctx, pool, cfg.Schema); err != nil {
 			pool.Close()
 			return nil, fmt.Errorf("postgres store: creating schema %s: %w", cfg.Schema, err)
 		}
@@ -118,6 +120,18 @@ func Open(ctx context.Context, cfg Config) (*store.Store, error) {
 			return err
 		}),
 	}), nil
+}
+
+// createSchema creates schema unless it exists. CREATE SCHEMA IF NOT EXISTS alone
+// races with a replica doing the same, hence the advisory lock.
+func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('kiln.schema.' || $1))`, schema); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize())
+		return err
+	})
 }
 
 type closeFunc func() error

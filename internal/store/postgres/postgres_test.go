@@ -63,3 +63,23 @@ func TestConformance(t *testing.T) {
 	testenv.PostgresDSN(t)
 	storetest.Run(t, open)
 }
+
+// BenchmarkClaimFinish runs with the server's durable defaults (synchronous_commit on):
+//
+//	eval "$(scripts/postgres-test.sh start)"
+//	go test -run '^$' -bench ClaimFinish -benchtime 5000x ./internal/store/postgres/
+func BenchmarkClaimFinish(b *testing.B) {
+	for _, order := range []string{store.ClaimFIFO, store.ClaimFairShare} {
+		b.Run(order, func(b *testing.B) {
+			storetest.BenchClaimFinish(b, func(t testing.TB, now func() time.Time) *store.Store {
+				dsn := testenv.PostgresDSN(t)
+				s, err := Open(t.Context(), Config{DSN: dsn, Schema: freshSchema(t, dsn), Now: now, MaxConns: 32})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			}, 16, order)
+		})
+	}
+}

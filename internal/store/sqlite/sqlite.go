@@ -52,7 +52,7 @@ type Config struct {
 
 // Dialect is SQLite's: the claim needs no row locks (its UPDATE runs alone under the
 // single writer), and migrations are serialised by BEGIN IMMEDIATE.
-var Dialect = sqlstore.Dialect{Name: "sqlite", Classify: classify}
+var Dialect = sqlstore.Dialect{Name: "sqlite", CacheStatements: true, Classify: classify}
 
 // Open opens (creating and migrating) the database at cfg.Path.
 func Open(ctx context.Context, cfg Config) (*store.Store, error) {

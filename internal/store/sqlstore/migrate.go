@@ -48,7 +48,7 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
 	for i, m := range ms {
 		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %04d_%s: want version %d (versions run 1, 2, 3, ... without gaps)", m.version, m.name, i+1)
+			return nil, fmt.Errorf("migration file %04d_%s.sql: want version %d (versions run 1, 2, 3, ... without gaps)", m.version, m.name, i+1)
 		}
 	}
 	return ms, nil
@@ -63,10 +63,6 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS) error {
 	if err != nil {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("creating schema_migrations: %w", err)
-	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning migrations: %w", err)
@@ -76,6 +72,10 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS) error {
 		if _, err := tx.ExecContext(ctx, d.MigrationLock); err != nil {
 			return fmt.Errorf("locking migrations: %w", err)
 		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("creating schema_migrations: %w", err)
 	}
 	applied := map[int]string{}
 	rows, err := tx.QueryContext(ctx, `SELECT version, name FROM schema_migrations`)

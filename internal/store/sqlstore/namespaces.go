@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/kiln-ci/kiln/internal/store"
@@ -41,7 +40,7 @@ func (s namespaces) CreateGroup(ctx context.Context, n *store.Namespace) error {
 		}
 	}
 	now := s.now()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx querier) error {
 		fullPath, rootID, rootPlan := n.Path, int64(0), plan
 		if n.ParentID != 0 {
 			parent, err := scanNamespace(tx.QueryRowContext(ctx, namespaceSelect+` WHERE n.id = $1`, n.ParentID))

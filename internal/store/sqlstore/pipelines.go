@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/kiln-ci/kiln/internal/store"
@@ -48,7 +47,7 @@ func (s pipelines) CreatePipeline(ctx context.Context, p *store.Pipeline, jobs [
 		return err
 	}
 	now := s.now()
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx querier) error {
 		var rootID, iid int64
 		err := tx.QueryRowContext(ctx, `UPDATE projects SET pipeline_iid = pipeline_iid + 1 WHERE id = $1
 			RETURNING root_namespace_id, pipeline_iid`, p.ProjectID).Scan(&rootID, &iid)

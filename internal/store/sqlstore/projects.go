@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/kiln-ci/kiln/internal/store"
@@ -56,7 +55,7 @@ func (s projects) CreateProject(ctx context.Context, p *store.Project) error {
 		return fmt.Errorf("creating project %q: %w", p.Path, err)
 	}
 	now := s.now()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx querier) error {
 		ns, err := scanNamespace(tx.QueryRowContext(ctx, namespaceSelect+` WHERE n.id = $1`, p.NamespaceID))
 		if err != nil {
 			return fmt.Errorf("namespace %d: %w", p.NamespaceID, s.classify(err))

@@ -180,7 +180,7 @@ func (s runners) ResetRunnerToken(ctx context.Context, id int64, token string, e
 
 func (s runners) RecordContact(ctx context.Context, runnerID int64, c store.RunnerContact) error {
 	now := s.now()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx querier) error {
 		res, err := tx.ExecContext(ctx, `UPDATE runners SET contacted_at = $1, version = $2, revision = $3, platform = $4,
 			architecture = $5, executor = $6, ip_address = $7, gpu_inventory = coalesce($8, gpu_inventory) WHERE id = $9`,
 			now, c.Version, c.Revision, c.Platform, c.Architecture, c.Executor, c.IPAddress, rawArg(c.GPUInventory), runnerID)

@@ -30,6 +30,15 @@ type Dialect struct {
 	// MigrationLock is run first in the migration transaction so that replicas
 	// starting together migrate one at a time ("" if transactions already serialise).
 	MigrationLock string
+	// WritableCTE says the database runs data-modifying statements in WITH
+	// (PostgreSQL), letting a trace append be one statement.
+	WritableCTE bool
+	// JSONBTags matches runner tags on jobs.tags with jsonb containment (PostgreSQL)
+	// instead of the job_tags table.
+	JSONBTags bool
+	// CacheStatements keeps prepared statements per query text, for drivers that
+	// would otherwise parse each statement on every call.
+	CacheStatements bool
 	// Classify maps a driver error to store.ErrConflict (a unique constraint),
 	// store.ErrNotFound (a foreign key: the referenced row is missing) or
 	// store.ErrInvalid (a check or not-null constraint), and returns nil otherwise.
@@ -57,7 +66,7 @@ type Config struct {
 
 // db is the state the aggregates share.
 type db struct {
-	w, r *sql.DB
+	w, r conn // writes and transactions; reads
 	d    Dialect
 	now  func() time.Time
 	log  *slog.Logger
@@ -65,9 +74,25 @@ type db struct {
 
 // New returns a store over cfg's database, which must be migrated already.
 func New(cfg Config) *store.Store {
-	d := &db{w: cfg.Writer, r: cfg.Reader, d: cfg.Dialect, log: cfg.Logger}
-	if d.r == nil {
-		d.r = d.w
+	d := &db{w: conn{db: cfg.Writer}, r: conn{db: cfg.Reader}, d: cfg.Dialect, log: cfg.Logger}
+	if d.r.db == nil {
+		d.r.db = d.w.db
+	}
+	closer := cfg.Closer
+	if cfg.Dialect.CacheStatements {
+		d.w.cache = newStmtCache()
+		d.r.cache = d.w.cache
+		if d.r.db != d.w.db {
+			d.r.cache = newStmtCache()
+		}
+		closer = closeFunc(func() error {
+			d.w.cache.close()
+			d.r.cache.close()
+			if cfg.Closer == nil {
+				return nil
+			}
+			return cfg.Closer.Close()
+		})
 	}
 	clock := cfg.Now
 	if clock == nil {
@@ -90,7 +115,7 @@ func New(cfg Config) *store.Store {
 		Usage:      usage{d},
 		Notifier:   cfg.Notifier,
 		Engine:     cfg.Dialect.Name,
-		Closer:     cfg.Closer,
+		Closer:     closer,
 	}
 }
 
@@ -102,12 +127,14 @@ type querier interface {
 }
 
 // tx runs fn in a write transaction, committing when fn returns nil.
-func (d *db) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := d.w.BeginTx(ctx, nil)
+func (d *db) tx(ctx context.Context, fn func(tx querier) error) error {
+	tx, err := d.w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning a transaction: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	c := d.w.inTx(tx)
+	defer c.prepareMissed(ctx)
+	if err := fn(c); err != nil {
 		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
 			d.log.Warn("rolling back a transaction", "err", rerr)
 		}
@@ -144,3 +171,7 @@ type classified struct {
 
 func (c *classified) Error() string   { return c.sentinel.Error() + ": " + c.err.Error() }
 func (c *classified) Unwrap() []error { return []error{c.sentinel, c.err} }
+
+type closeFunc func() error
+
+func (f closeFunc) Close() error { return f() }

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"hash/crc32"
 
@@ -12,68 +11,106 @@ import (
 
 type traces struct{ *db }
 
+// AppendTrace grows the job's trace_size by compare-and-set on the current length
+// and inserts the chunk with its own CRC-32, in one statement where the dialect
+// allows (PostgreSQL's writable CTE) and one transaction otherwise.
 func (s traces) AppendTrace(ctx context.Context, jobID, offset int64, data []byte) (store.TraceInfo, error) {
 	if offset < 0 {
 		return store.TraceInfo{}, fmt.Errorf("appending to the trace of job %d: offset %d: %w: negative", jobID, offset, store.ErrInvalid)
 	}
-	var info store.TraceInfo
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if info, err = traceInfo(ctx, tx, jobID); err != nil {
-			return s.classify(err)
-		}
-		if offset != info.Size {
-			return fmt.Errorf("offset %d, length %d: %w", offset, info.Size, store.ErrRangeMismatch)
-		}
-		if len(data) == 0 {
-			return nil
-		}
-		next := store.TraceInfo{Size: info.Size + int64(len(data)), CRC32: crc32.Update(info.CRC32, crc32.IEEETable, data)}
-		// The size in the WHERE clause is a compare-and-set against a concurrent append.
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET trace_size = $1, trace_crc32 = $2, updated_at = $3
-			WHERE id = $4 AND trace_size = $5`, next.Size, int64(next.CRC32), s.now(), jobID, info.Size)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return fmt.Errorf("offset %d: a concurrent append won: %w", offset, store.ErrRangeMismatch)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO trace_chunks (job_id, start_offset, data) VALUES ($1, $2, $3)`,
-			jobID, offset, data); err != nil {
-			return s.classify(err)
-		}
-		info = next
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, store.ErrRangeMismatch) {
-			if cur, ierr := s.TraceInfo(ctx, jobID); ierr == nil {
-				info = cur
+	next := offset + int64(len(data))
+	appended := false
+	var err error
+	switch {
+	case len(data) == 0:
+		// Nothing to append: only check the offset below.
+	case s.d.WritableCTE:
+		var res sql.Result
+		res, err = s.w.ExecContext(ctx, `WITH grown AS (
+				UPDATE jobs SET trace_size = $1, updated_at = $2 WHERE id = $3 AND trace_size = $4 RETURNING id)
+			INSERT INTO trace_chunks (job_id, start_offset, data, crc32) SELECT id, $4, $5, $6 FROM grown`,
+			next, s.now(), jobID, offset, data, int64(crc32.ChecksumIEEE(data)))
+		appended, err = rowsAffected(res, err)
+	default:
+		err = s.tx(ctx, func(tx querier) error {
+			res, err := tx.ExecContext(ctx, `UPDATE jobs SET trace_size = $1, updated_at = $2 WHERE id = $3 AND trace_size = $4`,
+				next, s.now(), jobID, offset)
+			if appended, err = rowsAffected(res, err); err != nil || !appended {
+				return err
 			}
-		}
-		return info, fmt.Errorf("appending to the trace of job %d: %w", jobID, err)
+			_, err = tx.ExecContext(ctx, `INSERT INTO trace_chunks (job_id, start_offset, data, crc32) VALUES ($1, $2, $3, $4)`,
+				jobID, offset, data, int64(crc32.ChecksumIEEE(data)))
+			return err
+		})
 	}
-	return info, nil
+	if err != nil {
+		return store.TraceInfo{}, fmt.Errorf("appending to the trace of job %d: %w", jobID, s.classify(err))
+	}
+	if appended {
+		return store.TraceInfo{Size: next}, nil
+	}
+	var size int64
+	if err := s.w.QueryRowContext(ctx, `SELECT trace_size FROM jobs WHERE id = $1`, jobID).Scan(&size); err != nil {
+		return store.TraceInfo{}, fmt.Errorf("appending to the trace of job %d: %w", jobID, s.classify(err))
+	}
+	if size != offset {
+		return store.TraceInfo{Size: size}, fmt.Errorf("appending to the trace of job %d at offset %d, length %d: %w",
+			jobID, offset, size, store.ErrRangeMismatch)
+	}
+	return store.TraceInfo{Size: size}, nil
 }
 
-func traceInfo(ctx context.Context, q querier, jobID int64) (store.TraceInfo, error) {
-	var info store.TraceInfo
-	var crc int64
-	if err := q.QueryRowContext(ctx, `SELECT trace_size, trace_crc32 FROM jobs WHERE id = $1`, jobID).Scan(&info.Size, &crc); err != nil {
-		return info, err
+// rowsAffected reports whether an exec changed a row.
+func rowsAffected(res sql.Result, err error) (bool, error) {
+	if err != nil {
+		return false, err
 	}
-	info.CRC32 = uint32(crc)
-	return info, nil
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 func (s traces) TraceInfo(ctx context.Context, jobID int64) (store.TraceInfo, error) {
-	info, err := traceInfo(ctx, s.r, jobID)
+	var info store.TraceInfo
+	err := s.read(ctx, func(tx querier) error {
+		if err := tx.QueryRowContext(ctx, `SELECT trace_size FROM jobs WHERE id = $1`, jobID).Scan(&info.Size); err != nil {
+			return s.classify(err)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT length(data), crc32, CASE WHEN crc32 IS NULL THEN data END
+			FROM trace_chunks WHERE job_id = $1 ORDER BY start_offset`, jobID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n int64
+			var crc sql.NullInt64
+			var data []byte
+			if err := rows.Scan(&n, &crc, &data); err != nil {
+				return err
+			}
+			if !crc.Valid {
+				crc.Int64 = int64(crc32.ChecksumIEEE(data))
+			}
+			info.CRC32 = crc32Combine(info.CRC32, uint32(crc.Int64), n)
+		}
+		return rows.Err()
+	})
 	if err != nil {
-		return info, fmt.Errorf("trace of job %d: %w", jobID, s.classify(err))
+		return info, fmt.Errorf("trace of job %d: %w", jobID, err)
 	}
 	return info, nil
+}
+
+// read runs fn in a read-only transaction on the read pool: one snapshot.
+func (s traces) read(ctx context.Context, fn func(tx querier) error) error {
+	sqlTx, err := s.r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	tx := s.r.inTx(sqlTx)
+	defer tx.prepareMissed(ctx)
+	defer sqlTx.Rollback()
+	return fn(tx)
 }
 
 func (s traces) ReadTrace(ctx context.Context, jobID, offset int64) ([]byte, error) {
@@ -81,24 +118,19 @@ func (s traces) ReadTrace(ctx context.Context, jobID, offset int64) ([]byte, err
 		return nil, fmt.Errorf("reading the trace of job %d: offset %d: %w: negative", jobID, offset, store.ErrInvalid)
 	}
 	var out []byte
-	err := func() error {
-		tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		info, err := traceInfo(ctx, tx, jobID)
-		if err != nil {
+	err := s.read(ctx, func(tx querier) error {
+		var size int64
+		if err := tx.QueryRowContext(ctx, `SELECT trace_size FROM jobs WHERE id = $1`, jobID).Scan(&size); err != nil {
 			return s.classify(err)
 		}
-		if offset >= info.Size {
+		if offset >= size {
 			out = []byte{}
 			return nil
 		}
-		out = make([]byte, 0, info.Size-offset)
+		out = make([]byte, 0, size-offset)
 		rows, err := tx.QueryContext(ctx, `SELECT start_offset, data FROM trace_chunks
 			WHERE job_id = $1 AND start_offset + length(data) > $2 AND start_offset < $3 ORDER BY start_offset`,
-			jobID, offset, info.Size)
+			jobID, offset, size)
 		if err != nil {
 			return err
 		}
@@ -115,7 +147,7 @@ func (s traces) ReadTrace(ctx context.Context, jobID, offset int64) ([]byte, err
 			out = append(out, data...)
 		}
 		return rows.Err()
-	}()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the trace of job %d: %w", jobID, err)
 	}
@@ -123,8 +155,8 @@ func (s traces) ReadTrace(ctx context.Context, jobID, offset int64) ([]byte, err
 }
 
 func (s traces) ResetTrace(ctx context.Context, jobID int64) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET trace_size = 0, trace_crc32 = 0 WHERE id = $1`, jobID)
+	err := s.tx(ctx, func(tx querier) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET trace_size = 0 WHERE id = $1`, jobID)
 		if err := affected(res, err, s.db); err != nil {
 			return err
 		}

@@ -40,7 +40,7 @@ func (s usage) AddMinutes(ctx context.Context, rootNamespaceID int64, month stri
 	if minutes < 0 || math.IsNaN(minutes) || math.IsInf(minutes, 0) {
 		return u, fmt.Errorf("adding compute minutes: amount %v: %w: want a finite amount ≥ 0", minutes, store.ErrInvalid)
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx querier) error {
 		if err := checkTopLevel(ctx, tx, s.db, rootNamespaceID); err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func (s usage) MarkWarned(ctx context.Context, rootNamespaceID int64, month stri
 		return false, fmt.Errorf("recording a quota warning: level %d: %w: want 25, 5 or 0", level, store.ErrInvalid)
 	}
 	first := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx querier) error {
 		if err := checkTopLevel(ctx, tx, s.db, rootNamespaceID); err != nil {
 			return err
 		}

@@ -26,7 +26,7 @@ func (s users) CreateUser(ctx context.Context, u *store.User) error {
 		return fmt.Errorf("creating user: %w", err)
 	}
 	now := s.now()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx querier) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO users (username, name, email, admin, created_at)
 			VALUES ($1, $2, $3, $4, $5) RETURNING id`,

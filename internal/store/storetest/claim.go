@@ -152,15 +152,17 @@ var claimTests = map[string]func(*testing.T, *env){
 		wantErr(t, err, store.ErrInvalid)
 	},
 	"concurrent claims never hand one job to two runners": func(t *testing.T, e *env) {
-		ClaimRace(t, e.s, 300, 16)
+		ClaimRace(t, []*store.Store{e.s}, 300, 16)
 	},
 }
 
 // ClaimRace creates jobs pending jobs over several namespaces, lets runners
 // goroutines claim (alternating FIFO and fair share) until none is left, and fails t
-// unless every job was claimed exactly once, by the runner the store recorded.
-func ClaimRace(t testing.TB, s *store.Store, jobs, runners int) {
+// unless every job was claimed exactly once, by the runner the store recorded. The
+// stores share one database (replicas); runner r claims through stores[r % len].
+func ClaimRace(t testing.TB, stores []*store.Store, jobs, runners int) {
 	ctx := t.Context()
+	s := stores[0]
 	const namespaces = 5
 	var projects []int64
 	for i := range namespaces {
@@ -200,7 +202,7 @@ func ClaimRace(t testing.TB, s *store.Store, jobs, runners int) {
 					errs <- err
 					return
 				}
-				j, err := s.Jobs.ClaimJob(ctx, store.ClaimRequest{RunnerID: int64(r), Token: tok, RunUntagged: true, Order: order})
+				j, err := stores[r%len(stores)].Jobs.ClaimJob(ctx, store.ClaimRequest{RunnerID: int64(r), Token: tok, RunUntagged: true, Order: order})
 				if err != nil {
 					if !errorsIs(err, store.ErrNotFound) {
 						errs <- err

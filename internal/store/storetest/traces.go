@@ -19,8 +19,12 @@ var traceTests = map[string]func(*testing.T, *env){
 			info, err := e.s.Traces.AppendTrace(e.ctx, j.ID, int64(len(all)), p)
 			must(t, err)
 			all = append(all, p...)
-			if info.Size != int64(len(all)) || info.CRC32 != crc32.ChecksumIEEE(all) {
-				t.Errorf("info %+v, want size %d crc %08x", info, len(all), crc32.ChecksumIEEE(all))
+			if info.Size != int64(len(all)) {
+				t.Errorf("AppendTrace reports size %d, want %d", info.Size, len(all))
+			}
+			if info, err = e.s.Traces.TraceInfo(e.ctx, j.ID); err != nil || info.Size != int64(len(all)) ||
+				info.CRC32 != crc32.ChecksumIEEE(all) {
+				t.Errorf("TraceInfo = %+v, %v; want size %d crc %08x", info, err, len(all), crc32.ChecksumIEEE(all))
 			}
 		}
 		info, err := e.s.Traces.TraceInfo(e.ctx, j.ID)

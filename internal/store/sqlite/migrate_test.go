@@ -1,0 +1,163 @@
+package sqlite
+
+import (
+	"bytes"
+	"database/sql"
+	"errors"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kiln-ci/kiln/internal/store"
+)
+
+func TestReopeningKeepsDataAndAppliesNothingTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	s, err := Open(t.Context(), Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &store.User{Username: "root", Admin: true}
+	if err := s.Users.CreateUser(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(t.Context(), Config{Path: path})
+	if err != nil {
+		t.Fatalf("reopening: %v", err)
+	}
+	defer s.Close()
+	got, err := s.Users.UserByUsername(t.Context(), "root")
+	if err != nil || got.ID != u.ID {
+		t.Fatalf("user after reopening = %+v, %v", got, err)
+	}
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	must(t, err)
+	if n := count(t, path, `SELECT count(*) FROM schema_migrations`); n != len(files) || n < 2 {
+		t.Errorf("schema_migrations has %d rows, want one per migration file (%d)", n, len(files))
+	}
+}
+
+func TestOpenRefusesADatabaseFromANewerKiln(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	s, err := Open(t.Context(), Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	exec(t, path, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from_the_future', 'x')`)
+	_, err = Open(t.Context(), Config{Path: path})
+	if !errors.Is(err, store.ErrSchemaTooNew) || !strings.Contains(err.Error(), "0999_from_the_future") {
+		t.Errorf("Open = %v, want ErrSchemaTooNew naming the migration", err)
+	}
+}
+
+func TestOpenRefusesAForeignMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	s, err := Open(t.Context(), Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	exec(t, path, `UPDATE schema_migrations SET name = 'something_else' WHERE version = 1`)
+	if _, err := Open(t.Context(), Config{Path: path}); err == nil || !strings.Contains(err.Error(), "something_else") {
+		t.Errorf("Open = %v, want a refusal naming the foreign migration", err)
+	}
+}
+
+func TestOpenRefusesBadSettings(t *testing.T) {
+	for _, cfg := range []Config{{}, {Path: "a?b"}, {Path: filepath.Join(t.TempDir(), "x.db"), Synchronous: "off"}} {
+		if _, err := Open(t.Context(), cfg); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("Open(%+v) = %v, want ErrInvalid", cfg, err)
+		}
+	}
+}
+
+func TestTokensAreStoredOnlyAsHashes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kiln.db")
+	s, err := Open(t.Context(), Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	u := &store.User{Username: "ada"}
+	must(t, s.Users.CreateUser(ctx, u))
+	pat, _ := store.NewToken(store.PrefixPersonalAccessToken)
+	must(t, s.Users.CreateToken(ctx, &store.PersonalAccessToken{UserID: u.ID, Name: "t"}, pat))
+	rt, _ := store.NewToken(store.PrefixRunnerToken)
+	must(t, s.Runners.CreateRunner(ctx, &store.Runner{Type: store.RunnerInstance}, rt))
+	reg, _ := store.NewToken(store.PrefixRegistrationToken)
+	must(t, s.Runners.CreateRegistrationToken(ctx, &store.RegistrationToken{RunnerType: store.RunnerInstance}, reg))
+	s.Close() // checkpoints the WAL into the file
+	var all []byte
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	for _, tok := range []string{pat, rt, reg} {
+		if bytes.Contains(all, []byte(tok)) || bytes.Contains(all, []byte(tok[len(tok)-20:])) {
+			t.Errorf("the database files contain token %s…", tok[:8])
+		}
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func exec(t testing.TB, path, query string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	must(t, err)
+	defer db.Close()
+	_, err = db.Exec(query)
+	must(t, err)
+}
+
+func count(t testing.TB, path, query string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	must(t, err)
+	defer db.Close()
+	var n int
+	must(t, db.QueryRow(query).Scan(&n))
+	return n
+}
+
+func TestChunksFromBeforeChunkChecksumsStillAddUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	s, err := Open(t.Context(), Config{Path: path})
+	must(t, err)
+	j := &store.Job{Name: "old", Stage: "test", Status: store.StatusPending}
+	g := &store.Namespace{Name: "g", Path: "g"}
+	must(t, s.Namespaces.CreateGroup(t.Context(), g))
+	p := &store.Project{NamespaceID: g.ID, Path: "p"}
+	must(t, s.Projects.CreateProject(t.Context(), p))
+	must(t, s.Pipelines.CreatePipeline(t.Context(), &store.Pipeline{ProjectID: p.ID, Ref: "main", SHA: "a", Source: "push",
+		Status: store.StatusPending}, []*store.Job{j}))
+	_, err = s.Traces.AppendTrace(t.Context(), j.ID, 0, []byte("written before 0002, "))
+	must(t, err)
+	_, err = s.Traces.AppendTrace(t.Context(), j.ID, 21, []byte("and after"))
+	must(t, err)
+	s.Close()
+	exec(t, path, `UPDATE trace_chunks SET crc32 = NULL WHERE start_offset = 0`) // as 0002 leaves old chunks
+	s, err = Open(t.Context(), Config{Path: path})
+	must(t, err)
+	defer s.Close()
+	info, err := s.Traces.TraceInfo(t.Context(), j.ID)
+	must(t, err)
+	if want := crc32.ChecksumIEEE([]byte("written before 0002, and after")); info.CRC32 != want || info.Size != 30 {
+		t.Errorf("TraceInfo = %+v, want size 30 crc %08x", info, want)
+	}
+}
