@@ -39,6 +39,7 @@ type rig struct {
 }
 
 type rigOptions struct {
+	gpus       *nvmltest.Server  // default: a fake DGX A100
 	executor   executor.Executor // default: the shell executor
 	concurrent int               // default 1
 	systemID   string
@@ -47,7 +48,10 @@ type rigOptions struct {
 
 func newRig(t *testing.T, o rigOptions) *rig {
 	t.Helper()
-	r := &rig{gpus: nvmltest.NewDGXA100(), coord: protocoltest.New(t, protocoltest.Options{}), state: t.TempDir()}
+	if o.gpus == nil {
+		o.gpus = nvmltest.NewDGXA100()
+	}
+	r := &rig{gpus: o.gpus, coord: protocoltest.New(t, protocoltest.Options{}), state: t.TempDir()}
 	cfg := config(r.gpus, r.state)
 	cfg.SampleInterval = 50 * time.Millisecond
 	if o.executor == nil {

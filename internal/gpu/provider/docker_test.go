@@ -1,0 +1,141 @@
+package provider_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"github.com/kiln-ci/kiln/internal/executor/docker"
+	"github.com/kiln-ci/kiln/internal/gpu/nvmltest"
+	"github.com/kiln-ci/kiln/internal/gpu/provider"
+	"github.com/kiln-ci/kiln/internal/jobspec"
+	"github.com/kiln-ci/kiln/internal/protocol"
+	"github.com/kiln-ci/kiln/internal/testenv"
+)
+
+const busybox = "kiln-test/busybox:latest" // built by scripts/test-images.sh
+
+// harmlessSpec writes a CDI spec (testing.md) whose "GPUs" are harmless: device i sets
+// KILN_TEST_DEVICE to its UUID, binds a small file of its own read-only at
+// /run/kiln-device/<i>.txt and maps /dev/null to /dev/nvidia<i>; the spec as a whole
+// sets KILN_TEST_COMMON.
+func harmlessSpec(t *testing.T, uuids []string) string {
+	t.Helper()
+	dir, files := t.TempDir(), t.TempDir()
+	var b strings.Builder
+	b.WriteString("cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n")
+	for i, u := range uuids {
+		f := filepath.Join(files, fmt.Sprintf("device-%d.txt", i))
+		if err := os.WriteFile(f, []byte("device "+strconv.Itoa(i)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "  - name: %s\n    containerEdits:\n      env: [\"KILN_TEST_DEVICE=%s\"]\n"+
+			"      deviceNodes:\n        - {path: /dev/nvidia%d, hostPath: /dev/null}\n"+
+			"      mounts:\n        - {hostPath: %s, containerPath: /run/kiln-device/%d.txt, options: [ro, bind]}\n", u, u, i, f, i)
+	}
+	b.WriteString("containerEdits:\n  env: [KILN_TEST_COMMON=yes]\n")
+	if err := os.WriteFile(filepath.Join(dir, "harmless.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// probe waits (on a directory shared by both jobs) until both jobs run, then prints
+// what of the GPUs reached its container.
+const probe = `mkdir "/barrier/$KILN_TEST_DEVICE"
+i=0; while [ "$(ls /barrier | wc -l)" -lt 2 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+echo "together=$(ls /barrier | wc -l)"
+echo "device=$KILN_TEST_DEVICE common=$KILN_TEST_COMMON cuda=$CUDA_VISIBLE_DEVICES nvidia=$NVIDIA_VISIBLE_DEVICES"
+for n in /dev/nvidia*; do [ -e "$n" ] && echo "node $n"; done
+cat /run/kiln-device/*.txt
+for f in /run/kiln-device/*.txt; do (echo x > "$f") 2>/dev/null && echo "writable $f"; done
+true`
+
+// TestTwoConcurrentDockerJobsSeeOnlyTheirOwnLeasedDevice runs two jobs at once through
+// the runner (agent, lifecycle, remote channel) on the real Docker daemon, each with a
+// GPU leased from the fake 8-GPU host and injected as the CDI edits of a harmless spec,
+// and checks from inside each container that exactly its own device's edits arrived.
+func TestTwoConcurrentDockerJobsSeeOnlyTheirOwnLeasedDevice(t *testing.T) {
+	testenv.NeedDocker(t)
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.ImageInspect(context.Background(), busybox); err != nil {
+		testenv.Missing(t, testenv.TierDocker, fmt.Sprintf("test image %s is missing (%v); run scripts/test-images.sh", busybox, err))
+	}
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := docker.New(docker.Config{PullPolicy: []string{jobspec.PullIfNotPresent}, TempDir: t.TempDir(),
+		Volumes: []string{shared + ":/barrier"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	const runnerID = "s_cd1test0b0001"
+	gpus := nvmltest.NewDGXA100()
+	specDir := harmlessSpec(t, gpus.UUIDs())
+	r := newRig(t, rigOptions{gpus: gpus, executor: ex, concurrent: 2, systemID: runnerID,
+		tweak: func(c *provider.Config) { c.CDISpecDirs = []string{specDir} }})
+	var ids []int64
+	for range 2 {
+		ids = append(ids, r.coord.Enqueue(jobspec.Job{JobInfo: jobspec.JobInfo{Name: "cdi", ProjectID: 5},
+			Image:     jobspec.Image{Name: busybox},
+			Variables: jobspec.Variables{{Key: "GIT_STRATEGY", Value: "none"}},
+			Steps:     []jobspec.Step{{Name: "script", Script: []string{probe}, When: "on_success"}}}))
+	}
+	jobs := r.final(t, ids...)
+	var leased []string
+	for _, j := range jobs {
+		if j.Final.State != protocol.StateSuccess || j.Final.Kiln == nil || len(j.Final.Kiln.GPUs) != 1 {
+			t.Fatalf("job %d: %s, kiln %+v\n%s", j.Spec.ID, j.Final.State, j.Final.Kiln, j.Trace)
+		}
+		leased = append(leased, j.Final.Kiln.GPUs[0])
+	}
+	if leased[0] == leased[1] {
+		t.Fatalf("both jobs leased %s", leased[0])
+	}
+	uuids := r.gpus.UUIDs()
+	for i, j := range jobs {
+		out := string(j.Trace)
+		own, other := slices.Index(uuids, leased[i]), slices.Index(uuids, leased[1-i])
+		for _, want := range []string{
+			"together=2",
+			fmt.Sprintf("device=%s common=yes cuda=%s nvidia=%s", leased[i], leased[i], leased[i]),
+			fmt.Sprintf("node /dev/nvidia%d", own),
+			fmt.Sprintf("device %d", own),
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("job %d lacks %q:\n%s", j.Spec.ID, want, out)
+			}
+		}
+		for _, bad := range []string{leased[1-i], fmt.Sprintf("/dev/nvidia%d", other), fmt.Sprintf("device %d", other), "writable"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("job %d sees %q, which is not its own (or is writable):\n%s", j.Spec.ID, bad, out)
+			}
+		}
+		if n := strings.Count(out, "node /dev/nvidia"); n != 1 {
+			t.Errorf("job %d sees %d GPU device nodes, want 1", j.Spec.ID, n)
+		}
+	}
+	ctrs, err := cli.ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", docker.LabelRunner+"="+runnerID))})
+	if err != nil || len(ctrs) != 0 {
+		t.Errorf("containers left behind: %d (%v)", len(ctrs), err)
+	}
+	if n := r.p.Capacity(); n != 8 {
+		t.Errorf("after both jobs %d GPUs are placeable, want 8", n)
+	}
+}
