@@ -33,6 +33,14 @@ type Job struct {
 	Retried      bool // replaced by a newer attempt
 	Protected    bool // runs for a protected ref
 
+	// Scheduling is how the job waits to run: SchedulingStage (for the jobs of the
+	// earlier stages; the default) or SchedulingDAG (for its needs only, also for
+	// `needs: []`), GitLab's scheduling_type.
+	Scheduling string
+	// StartIn is how long a `when: delayed` job waits once it may run (whole seconds;
+	// ScheduledAt is then set from it).
+	StartIn time.Duration
+
 	TimeoutSeconds int      // 0: the runner's default
 	Tags           []string // runner tags the job needs (each must be among a runner's)
 	MachineType    string   // the machine type its tags select, "" for none
@@ -66,6 +74,12 @@ func (j *Job) Duration() time.Duration {
 	}
 	return j.FinishedAt.Sub(j.StartedAt)
 }
+
+// Scheduling types of a job (GitLab's scheduling_type).
+const (
+	SchedulingStage = "stage"
+	SchedulingDAG   = "dag"
+)
 
 // Need is one entry of a job's `needs:`.
 type Need struct {
@@ -131,6 +145,8 @@ type ClaimRequest struct {
 	Plans []string
 	// ExcludeRootNamespaces leaves out jobs of these top-level namespaces (e.g. quota spent).
 	ExcludeRootNamespaces []int64
+	// ExcludeJobs leaves out these jobs (ones the runner turned out not to fit).
+	ExcludeJobs []int64
 	// MaxGPUs leaves out jobs needing more GPUs; 0 takes only jobs without GPUs,
 	// NoGPULimit takes any.
 	MaxGPUs int

@@ -96,6 +96,9 @@ func (s jobs) claimIn(ctx context.Context, req store.ClaimRequest, ns int64) (*s
 	if len(req.ExcludeRootNamespaces) > 0 {
 		pick += ` AND j.root_namespace_id NOT IN (` + list(&a, req.ExcludeRootNamespaces) + `)`
 	}
+	if len(req.ExcludeJobs) > 0 {
+		pick += ` AND j.id NOT IN (` + list(&a, req.ExcludeJobs) + `)`
+	}
 	if req.MaxGPUs != store.NoGPULimit {
 		pick += ` AND j.gpu_count <= ` + a.add(max(req.MaxGPUs, 0))
 	}

@@ -17,18 +17,21 @@ type jobs struct{ *db }
 const jobCols = `id, pipeline_id, project_id, root_namespace_id, user_id, name, stage, stage_idx, status, when_condition,
 	allow_failure, allow_failure_exit_codes, needs, dependencies, retry, attempt, retried, protected, timeout_seconds,
 	tags, machine_type, gpu_count, gpu_request, payload, runner_id, created_at, queued_at, started_at, finished_at,
-	updated_at, scheduled_at, failure_reason, exit_code, coverage, kiln_message, gpu_telemetry`
+	updated_at, scheduled_at, failure_reason, exit_code, coverage, kiln_message, gpu_telemetry, scheduling_type,
+	start_in_seconds`
 
 func scanJob(s scanner) (*store.Job, error) {
 	var j store.Job
 	var exitCode sql.NullInt64
 	var coverage sql.NullFloat64
+	var startIn int64
 	err := s.Scan(&j.ID, &j.PipelineID, &j.ProjectID, &j.RootNamespaceID, int64Col{&j.UserID}, &j.Name, &j.Stage, &j.StageIdx,
 		&j.Status, &j.When, &j.AllowFailure, jsonCol{&j.AllowFailureExitCodes}, jsonCol{&j.Needs}, jsonCol{&j.Dependencies},
 		jsonCol{&j.Retry}, &j.Attempt, &j.Retried, &j.Protected, &j.TimeoutSeconds, jsonCol{&j.Tags}, &j.MachineType,
 		&j.GPUCount, jsonCol{&j.GPURequest}, rawCol{&j.Payload}, int64Col{&j.RunnerID}, timeCol{&j.CreatedAt},
 		timeCol{&j.QueuedAt}, timeCol{&j.StartedAt}, timeCol{&j.FinishedAt}, timeCol{&j.UpdatedAt}, timeCol{&j.ScheduledAt},
-		&j.FailureReason, &exitCode, &coverage, &j.KilnMessage, rawCol{&j.GPUTelemetry})
+		&j.FailureReason, &exitCode, &coverage, &j.KilnMessage, rawCol{&j.GPUTelemetry}, &j.Scheduling, &startIn)
+	j.StartIn = time.Duration(startIn) * time.Second
 	if exitCode.Valid {
 		c := int(exitCode.Int64)
 		j.ExitCode = &c
@@ -55,8 +58,14 @@ func checkNewJob(j *store.Job) error {
 	if j.Status == store.StatusRunning || j.Status == store.StatusCanceling {
 		return fmt.Errorf("job %q: status %s: %w: a job starts running only when a runner claims it", j.Name, j.Status, store.ErrInvalid)
 	}
-	if j.GPUCount < 0 || j.TimeoutSeconds < 0 {
-		return fmt.Errorf("job %q: negative GPU count or timeout: %w", j.Name, store.ErrInvalid)
+	if j.GPUCount < 0 || j.TimeoutSeconds < 0 || j.StartIn < 0 {
+		return fmt.Errorf("job %q: negative GPU count, timeout or start_in: %w", j.Name, store.ErrInvalid)
+	}
+	if j.Scheduling == "" {
+		j.Scheduling = store.SchedulingStage
+	}
+	if j.Scheduling != store.SchedulingStage && j.Scheduling != store.SchedulingDAG {
+		return fmt.Errorf("job %q: scheduling %q: %w: want stage or dag", j.Name, j.Scheduling, store.ErrInvalid)
 	}
 	for _, t := range j.Tags {
 		if strings.TrimSpace(t) == "" {
@@ -93,13 +102,14 @@ func insertJob(ctx context.Context, tx querier, d *db, j *store.Job, now time.Ti
 	err = tx.QueryRowContext(ctx, `INSERT INTO jobs (pipeline_id, project_id, root_namespace_id, user_id, name, stage, stage_idx,
 			status, when_condition, allow_failure, allow_failure_exit_codes, needs, dependencies, retry, attempt, retried,
 			protected, timeout_seconds, tags, machine_type, gpu_count, gpu_request, payload, created_at, queued_at,
-			updated_at, scheduled_at, failure_reason, exit_code, coverage, kiln_message, gpu_telemetry)
+			updated_at, scheduled_at, failure_reason, exit_code, coverage, kiln_message, gpu_telemetry, scheduling_type,
+			start_in_seconds)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-			$24, $25, $24, $26, $27, $28, $29, $30, $31) RETURNING id`,
+			$24, $25, $24, $26, $27, $28, $29, $30, $31, $32, $33) RETURNING id`,
 		j.PipelineID, j.ProjectID, j.RootNamespaceID, nullInt64(j.UserID), j.Name, j.Stage, j.StageIdx, j.Status, j.When,
 		j.AllowFailure, enc[0], enc[1], enc[2], enc[3], j.Attempt, j.Retried, j.Protected, j.TimeoutSeconds, enc[4],
 		j.MachineType, j.GPUCount, enc[5], rawArg(j.Payload), now, queued, timeArg(j.ScheduledAt), j.FailureReason,
-		exitCode, coverage, j.KilnMessage, rawArg(j.GPUTelemetry)).Scan(&j.ID)
+		exitCode, coverage, j.KilnMessage, rawArg(j.GPUTelemetry), j.Scheduling, int64(j.StartIn/time.Second)).Scan(&j.ID)
 	if err != nil {
 		return d.classify(err)
 	}
@@ -263,7 +273,11 @@ func (s jobs) TouchJob(ctx context.Context, id int64) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE jobs SET updated_at = $1 WHERE id = $2 AND status IN ('running', 'canceling')`,
 		s.now(), id)
 	if err := affected(res, err, s.db); errors.Is(err, store.ErrNotFound) {
-		return s.transitionConflict(ctx, id, []store.Status{store.StatusRunning, store.StatusCanceling}, "touched")
+		var status store.Status
+		if err := s.w.QueryRowContext(ctx, `SELECT status FROM jobs WHERE id = $1`, id).Scan(&status); err != nil {
+			return fmt.Errorf("touching job %d: %w", id, s.classify(err))
+		}
+		return fmt.Errorf("touching job %d: it is %s, not running or canceling: %w", id, status, store.ErrConflict)
 	} else if err != nil {
 		return fmt.Errorf("touching job %d: %w", id, err)
 	}
@@ -300,6 +314,7 @@ func (s jobs) RetryJob(ctx context.Context, id int64, status store.Status) (*sto
 			Dependencies: old.Dependencies, Retry: old.Retry, Attempt: old.Attempt + 1, Protected: old.Protected,
 			TimeoutSeconds: old.TimeoutSeconds, Tags: old.Tags, MachineType: old.MachineType, GPUCount: old.GPUCount,
 			GPURequest: old.GPURequest, Payload: old.Payload, ScheduledAt: old.ScheduledAt,
+			Scheduling: old.Scheduling, StartIn: old.StartIn,
 		}
 		if err := insertJob(ctx, tx, s.db, n, s.now()); err != nil {
 			return err

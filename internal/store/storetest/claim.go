@@ -92,6 +92,7 @@ var claimTests = map[string]func(*testing.T, *env){
 			{"projects", store.ClaimRequest{RunUntagged: true, Tags: []string{"gpu-type"}, MaxGPUs: 2, ProjectIDs: []int64{fp.ID}}, plain},
 			{"protected only", store.ClaimRequest{RunUntagged: true, Tags: []string{"gpu-type"}, MaxGPUs: 2, ProtectedOnly: true}, gpu},
 			{"excluded namespaces", store.ClaimRequest{RunUntagged: true, Tags: []string{"gpu-type"}, MaxGPUs: 2, ExcludeRootNamespaces: []int64{premium.ID}}, plain},
+			{"excluded jobs", store.ClaimRequest{RunUntagged: true, Tags: []string{"gpu-type"}, MaxGPUs: 2, ExcludeJobs: []int64{gpu.ID}}, plain},
 			{"all excluded", store.ClaimRequest{RunUntagged: true, Tags: []string{"gpu-type"}, MaxGPUs: 2, ExcludeRootNamespaces: []int64{premium.ID, free.ID}}, nil},
 			{"two GPUs free", store.ClaimRequest{Tags: []string{"gpu-type"}, MaxGPUs: 2, Plans: []string{machine.PlanPremium, machine.PlanUltimate}}, gpu},
 		}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,9 +20,9 @@ func fullJob() *store.Job {
 		Needs:        []store.Need{{Name: "prepare", Artifacts: true}, {Name: "lint", Optional: true}},
 		Dependencies: []string{"prepare"},
 		Retry:        store.RetryPolicy{Max: 2, When: []string{"runner_system_failure"}, ExitCodes: []int{137}},
-		Protected:    true, TimeoutSeconds: 3600,
-		Tags:         []string{"saas-linux-medium-amd64-gpu-standard"},
-		MachineType:  "saas-linux-medium-amd64-gpu-standard", GPUCount: 2,
+		Protected:    true, TimeoutSeconds: 3600, Scheduling: store.SchedulingDAG, StartIn: 90 * time.Second,
+		Tags:        []string{"saas-linux-medium-amd64-gpu-standard"},
+		MachineType: "saas-linux-medium-amd64-gpu-standard", GPUCount: 2,
 		GPURequest: machine.GPURequest{Count: &two, Model: "T4", MemoryMinBytes: 16 << 30,
 			CUDAMin: machine.Version{Major: 12, Minor: 2}},
 		Payload:     json.RawMessage(`{"id": 0, "job_info": {"name": "train"},  "steps": [{"name":"script","script":["nvidia-smi"]}]}`),
@@ -222,6 +223,28 @@ var jobTests = map[string]func(*testing.T, *env){
 		got, err := e.s.Jobs.Job(e.ctx, j.ID)
 		must(t, err)
 		equalTime(t, "UpdatedAt", got.UpdatedAt, e.clock.Now())
+	},
+	"a job waits for the earlier stages unless it is a DAG job": func(t *testing.T, e *env) {
+		p := e.project(e.group(0, "").ID)
+		staged, dag := newJob("staged", store.StatusCreated), newJob("dag", store.StatusCreated)
+		dag.Scheduling, dag.StartIn = store.SchedulingDAG, 30*time.Minute
+		e.pipeline(p.ID, staged, dag)
+		for _, c := range []struct {
+			job        *store.Job
+			scheduling string
+			startIn    time.Duration
+		}{{staged, store.SchedulingStage, 0}, {dag, store.SchedulingDAG, 30 * time.Minute}} {
+			got, err := e.s.Jobs.Job(e.ctx, c.job.ID)
+			must(t, err)
+			if got.Scheduling != c.scheduling || got.StartIn != c.startIn {
+				t.Errorf("job %s: scheduling %q start_in %s, want %q %s", got.Name, got.Scheduling, got.StartIn, c.scheduling, c.startIn)
+			}
+		}
+		bad := newJob("bad", store.StatusCreated)
+		bad.Scheduling = "sideways"
+		err := e.s.Pipelines.CreatePipeline(e.ctx, &store.Pipeline{ProjectID: p.ID, Ref: "main", SHA: strings.Repeat("a", 40),
+			Source: store.SourcePush, Status: store.StatusCreated}, []*store.Job{bad})
+		wantErr(t, err, store.ErrInvalid)
 	},
 	"RetryJob replaces a finished job with its next attempt": func(t *testing.T, e *env) {
 		orig := fullJob()
