@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/kiln-ci/kiln/internal/jobspec"
 	"github.com/kiln-ci/kiln/internal/protocol"
@@ -154,10 +155,23 @@ func (j *jobRun) readDotenv(entries []string) (jobspec.Variables, error) {
 	return artifacts.ParseDotenv(reports, j.l.cfg.DotenvLimits)
 }
 
+// expandAll expands the variables of artifact and cache paths. A path that is
+// absolute and inside the project directory as scripts see it ($CI_PROJECT_DIR/out)
+// becomes relative to it, as gitlab-runner's archiver resolves it; any other absolute
+// path stays as it is and is refused as outside the project.
 func (j *jobRun) expandAll(in []string) []string {
 	out := make([]string, 0, len(in))
 	for _, s := range in {
-		out = append(out, j.vars.Expand(s))
+		s = j.vars.Expand(s)
+		if rel, ok := strings.CutPrefix(s, strings.TrimSuffix(j.guestProj, "/")+"/"); ok && j.guestProj != "" {
+			s = rel
+			if s == "" {
+				s = "."
+			}
+		} else if s == j.guestProj && s != "" {
+			s = "."
+		}
+		out = append(out, s)
 	}
 	return out
 }
