@@ -121,7 +121,6 @@ func clean(p string) (string, bool) {
 
 // addPattern adds every path matching pat, and everything below matched directories.
 func addPattern(root, pat string, set map[string]bool) (int, error) {
-	before := len(set)
 	if !hasMeta(pat) {
 		if _, err := os.Lstat(filepath.Join(root, filepath.FromSlash(pat))); err != nil {
 			return 0, nil
@@ -137,6 +136,9 @@ func addPattern(root, pat string, set map[string]bool) (int, error) {
 	if _, err := os.Lstat(start); err != nil {
 		return 0, nil
 	}
+	// Like gitlab-runner, count what the pattern matched and what lies below it, not
+	// the parent directories added so that an archive restores them.
+	found := 0
 	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil // unreadable parts are skipped, as a shell glob would
@@ -146,16 +148,18 @@ func addPattern(root, pat string, set map[string]bool) (int, error) {
 		if rel == "." || !Match(pat, rel) {
 			return nil
 		}
-		addParents(rel, set)
-		if _, err := addTree(root, rel, set); err != nil {
+		n, err := addTree(root, rel, set)
+		if err != nil {
 			return err
 		}
+		found += n
+		addParents(rel, set)
 		if d.IsDir() {
 			return filepath.SkipDir
 		}
 		return nil
 	})
-	return len(set) - before, err
+	return found, err
 }
 
 // addTree adds rel and, for a directory (not a link to one), everything below it.

@@ -113,3 +113,23 @@ func TestSelectUntrackedIncludesIgnoredFilesButNotTrackedOnes(t *testing.T) {
 		t.Errorf("untracked = %q, want %q", res.Entries, want)
 	}
 }
+
+func TestSelectCountsMatchesNotTheParentsAddedForThem(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "cache"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "cache", "file1.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Select(context.Background(), root, Spec{Paths: []string{"cache/**.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Entries, []string{"cache", "cache/file1.txt"}) {
+		t.Errorf("entries = %q, want the file and its parent", res.Entries)
+	}
+	if len(res.Messages) != 1 || res.Messages[0].Text != "cache/**.txt: found 1 matching artifact files and directories" {
+		t.Errorf("messages = %+v, want gitlab-runner's count of 1", res.Messages)
+	}
+}
