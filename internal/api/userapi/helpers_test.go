@@ -180,3 +180,5 @@ func (e *env) noSecretInLogs(t *testing.T, secrets ...string) {
 }
 
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

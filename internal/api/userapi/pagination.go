@@ -155,6 +155,11 @@ func slicePage[T any](all []T, pg pagination) ([]T, int) {
 // X-Prev-Page, X-Next-Page, and, when the total is known (≥ 0), X-Total,
 // X-Total-Pages and a Link header with first, prev, next and last.
 func (h *Handler) setPageHeaders(w http.ResponseWriter, r *http.Request, pg pagination, shown, total int) {
+	h.setPageHeadersAt(w, r, h.svc.ExternalURL(), pg, shown, total)
+}
+
+// setPageHeadersAt is setPageHeaders with links on base, the server's external URL.
+func (h *Handler) setPageHeadersAt(w http.ResponseWriter, r *http.Request, base string, pg pagination, shown, total int) {
 	hd := w.Header()
 	hd.Set("X-Page", strconv.Itoa(pg.page))
 	hd.Set("X-Per-Page", strconv.Itoa(pg.perPage))
@@ -176,7 +181,7 @@ func (h *Handler) setPageHeaders(w http.ResponseWriter, r *http.Request, pg pagi
 	}
 	var links []string
 	link := func(page int, rel string) {
-		links = append(links, fmt.Sprintf("<%s>; rel=%q", h.pageURL(r, page, pg.perPage), rel))
+		links = append(links, fmt.Sprintf("<%s>; rel=%q", pageURL(base, r, page, pg.perPage), rel))
 	}
 	if prev != "" {
 		link(pg.page-1, "prev")
@@ -191,9 +196,9 @@ func (h *Handler) setPageHeaders(w http.ResponseWriter, r *http.Request, pg pagi
 	hd.Set("Link", strings.Join(links, ", "))
 }
 
-// pageURL is the request's URL on the external URL with another page. Tokens in
-// the query (private_token) are left out.
-func (h *Handler) pageURL(r *http.Request, page, perPage int) string {
+// pageURL is the request's URL on base with another page. Tokens in the query
+// (private_token) are left out.
+func pageURL(base string, r *http.Request, page, perPage int) string {
 	q := url.Values{}
 	for k, vs := range r.URL.Query() {
 		if k != "private_token" && k != "page" && k != "per_page" {
@@ -202,5 +207,5 @@ func (h *Handler) pageURL(r *http.Request, page, perPage int) string {
 	}
 	q.Set("page", strconv.Itoa(page))
 	q.Set("per_page", strconv.Itoa(perPage))
-	return h.svc.ExternalURL() + r.URL.EscapedPath() + "?" + q.Encode()
+	return base + r.URL.EscapedPath() + "?" + q.Encode()
 }
