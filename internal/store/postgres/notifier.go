@@ -18,7 +18,9 @@ import (
 // notifier is store.Notifier over LISTEN/NOTIFY. One dedicated connection listens
 // for every channel anyone subscribed to; Notify goes through the pool. When the
 // listening connection drops, the loop reconnects with backoff, listens again and
-// hands every listener an empty payload ("you may have missed something").
+// hands every listener an empty payload ("you may have missed something"). Listen
+// returns once the connection listens on the channel, so while the database is
+// unreachable it waits (until its context ends).
 type notifier struct {
 	pool   *pgxpool.Pool
 	cfg    *pgx.ConnConfig

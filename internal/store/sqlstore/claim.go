@@ -35,18 +35,30 @@ func (s jobs) ClaimJob(ctx context.Context, req store.ClaimRequest) (*store.Job,
 	default:
 		return nil, fmt.Errorf("claiming a job: order %q: %w: want fifo or fair_share", req.Order, store.ErrInvalid)
 	}
+	// The namespaces with pending jobs come from a skip scan of the pending index
+	// (one probe per namespace, not one row per pending job); each one's oldest
+	// pending job breaks ties.
 	var a args
-	query := `SELECT p.root_namespace_id FROM
-			(SELECT root_namespace_id, min(id) AS head FROM jobs WHERE status = 'pending' GROUP BY root_namespace_id) p
+	query := `WITH RECURSIVE ns (id) AS (
+			SELECT (SELECT root_namespace_id FROM jobs WHERE status = 'pending' ORDER BY root_namespace_id LIMIT 1)
+			UNION ALL
+			SELECT (SELECT root_namespace_id FROM jobs WHERE status = 'pending' AND root_namespace_id > ns.id
+				ORDER BY root_namespace_id LIMIT 1)
+			FROM ns WHERE ns.id IS NOT NULL
+		)
+		SELECT ns.id FROM ns
 		LEFT JOIN (SELECT root_namespace_id, count(*) AS running FROM jobs WHERE status = 'running'
-			GROUP BY root_namespace_id) r ON r.root_namespace_id = p.root_namespace_id`
+			GROUP BY root_namespace_id) r ON r.root_namespace_id = ns.id`
 	if len(req.Plans) > 0 {
-		query += ` JOIN namespaces ns ON ns.id = p.root_namespace_id AND ns.plan IN (` + list(&a, req.Plans) + `)`
+		query += ` JOIN namespaces n ON n.id = ns.id AND n.plan IN (` + list(&a, req.Plans) + `)`
 	}
+	query += ` WHERE ns.id IS NOT NULL`
 	if len(req.ExcludeRootNamespaces) > 0 {
-		query += ` WHERE p.root_namespace_id NOT IN (` + list(&a, req.ExcludeRootNamespaces) + `)`
+		query += ` AND ns.id NOT IN (` + list(&a, req.ExcludeRootNamespaces) + `)`
 	}
-	rows, err := s.w.QueryContext(ctx, query+` ORDER BY coalesce(r.running, 0), p.head`, a...)
+	query += ` ORDER BY coalesce(r.running, 0),
+		(SELECT id FROM jobs WHERE status = 'pending' AND root_namespace_id = ns.id ORDER BY id LIMIT 1)`
+	rows, err := s.w.QueryContext(ctx, query, a...)
 	if err != nil {
 		return nil, fmt.Errorf("claiming a job for runner %d: ranking namespaces: %w", req.RunnerID, err)
 	}

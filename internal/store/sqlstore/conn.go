@@ -11,7 +11,7 @@ import (
 // prepared statements kept per database; PostgreSQL's driver caches its own.
 type conn struct {
 	db    *sql.DB
-	tx    *sql.Tx     // nil outside a transaction
+	tx    *sql.Tx    // nil outside a transaction
 	cache *stmtCache // nil: no caching
 	// missed collects, in a transaction, queries not prepared yet: preparing takes a
 	// connection, and the transaction may hold the only one (SQLite's writer), so

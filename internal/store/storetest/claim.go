@@ -143,6 +143,33 @@ var claimTests = map[string]func(*testing.T, *env){
 			t.Errorf("FIFO claimed %s, want %s", got.Name, older2.Name)
 		}
 	},
+	"fair share breaks ties by the oldest waiting job, not the namespace id": func(t *testing.T, e *env) {
+		first, second := e.group(0, ""), e.group(0, "")
+		fp, sp := e.project(first.ID), e.project(second.ID)
+		older, newer := newJob("older", store.StatusPending), newJob("newer", store.StatusPending)
+		e.pipeline(sp.ID, older)
+		e.pipeline(fp.ID, newer)
+		got, err := e.claim(store.ClaimRequest{RunUntagged: true, Order: store.ClaimFairShare})
+		must(t, err)
+		if got.ID != older.ID {
+			t.Errorf("claimed %s, want %s: no namespace runs anything, so the oldest job goes first", got.Name, older.Name)
+		}
+	},
+	"fair share skips namespaces whose jobs the runner cannot take": func(t *testing.T, e *env) {
+		idle, busy := e.group(0, ""), e.group(0, "")
+		ip, bp := e.project(idle.ID), e.project(busy.ID)
+		e.pipeline(bp.ID, newJob("running", store.StatusPending))
+		_, err := e.claim(store.ClaimRequest{RunUntagged: true})
+		must(t, err)
+		e.pipeline(ip.ID, newJob("gpu only", store.StatusPending, "gpu"))
+		plain := newJob("plain", store.StatusPending)
+		e.pipeline(bp.ID, plain)
+		got, err := e.claim(store.ClaimRequest{RunUntagged: true, Order: store.ClaimFairShare})
+		must(t, err)
+		if got.ID != plain.ID {
+			t.Errorf("claimed %s, want %s", got.Name, plain.Name)
+		}
+	},
 	"ClaimJob refuses an incomplete request": func(t *testing.T, e *env) {
 		e.pendingJob()
 		_, err := e.s.Jobs.ClaimJob(e.ctx, store.ClaimRequest{RunnerID: 1, RunUntagged: true})

@@ -34,8 +34,8 @@ var userTests = map[string]func(*testing.T, *env){
 		must(t, e.s.Users.CreateUser(e.ctx, &store.User{Username: "ada", Email: "ada@example.com"}))
 		g := e.group(0, "")
 		for _, u := range []*store.User{
-			{Username: "ADA"},                                 // usernames are case-insensitive
-			{Username: "bob", Email: "Ada@Example.com"},       // so are emails
+			{Username: "ADA"}, // usernames are case-insensitive
+			{Username: "bob", Email: "Ada@Example.com"},      // so are emails
 			{Username: g.Path, Email: "someone@example.com"}, // a group has the path
 		} {
 			wantErr(t, e.s.Users.CreateUser(e.ctx, u), store.ErrConflict)
