@@ -82,9 +82,10 @@ func (m *Manager) Placeable(req machine.GPURequest, own func(leaseID string) boo
 
 // Acquire leases GPUs satisfying req (a request resolved against the job's machine
 // type) to job. Each chosen GPU passes the health gate first; one that fails is
-// quarantined and another is chosen (the job moves to a healthy GPU). It returns an
-// *UnavailableError when the request cannot be met: Busy when fitting GPUs exist but
-// are taken now. A request for no GPUs returns a lease of no GPUs.
+// quarantined and another is chosen (the job moves to a healthy GPU); when no healthy
+// one is left, it returns a *FaultError (Requeue) naming the GPUs that failed. It
+// returns an *UnavailableError when the request cannot be met: Busy when fitting GPUs
+// exist but are taken now. A request for no GPUs returns a lease of no GPUs.
 func (m *Manager) Acquire(ctx context.Context, job Job, req machine.GPURequest) (*Lease, error) {
 	want := req.Wanted()
 	if want == 0 {
@@ -102,8 +103,20 @@ func (m *Manager) Acquire(ctx context.Context, job Job, req machine.GPURequest) 
 	for i, g := range fit {
 		candidates[i] = g.UUID
 	}
+	var faults []*health.Fault // GPUs this call quarantined
 	for range len(fit) + 1 {
 		rec, err := m.store.Acquire(job, m.self, candidates, want, nil)
+		if errors.Is(err, lease.ErrBusy) && len(faults) > 0 {
+			// The job's GPUs failed the gate and no healthy one is left: a GPU fault.
+			f := &FaultError{Requeue: true}
+			var reasons []string
+			for _, x := range faults {
+				f.UUIDs = append(f.UUIDs, x.UUID)
+				reasons = append(reasons, x.Reason)
+			}
+			f.Reason = strings.Join(reasons, "; ") + fmt.Sprintf(" (no other of the %d GPUs that fit is free)", len(fit))
+			return nil, f
+		}
 		if errors.Is(err, lease.ErrBusy) {
 			return nil, &UnavailableError{Wanted: want, Busy: true,
 				Reason: fmt.Sprintf("the job needs %d GPU(s); the %d that fit are leased or quarantined", want, len(fit))}
@@ -116,7 +129,8 @@ func (m *Manager) Acquire(ctx context.Context, job Job, req machine.GPURequest) 
 			m.store.Release(rec.ID)
 			return nil, err
 		}
-		if faulty {
+		faults = append(faults, faulty...)
+		if len(faulty) > 0 {
 			if err := m.store.Release(rec.ID); err != nil {
 				return nil, err
 			}
@@ -135,46 +149,46 @@ func (m *Manager) Acquire(ctx context.Context, job Job, req machine.GPURequest) 
 		m.log.Info("leased GPUs", "job", job.ID, "lease", rec.ID, "gpus", rec.UUIDs)
 		return &Lease{m: m, job: job, req: req, rec: rec, gpus: gpus, devices: devices}, nil
 	}
-	return nil, &UnavailableError{Wanted: want, Busy: true, Reason: "every GPU that fits failed its health check"}
+	return nil, &FaultError{Requeue: true, Reason: "every GPU that fits failed its health check"}
 }
 
 // vet runs the health gate on a fresh lease's GPUs, quarantining those that fail, and
-// records each healthy GPU's idle memory use as its scrub baseline. faulty reports
-// whether any GPU failed.
-func (m *Manager) vet(ctx context.Context, job Job, rec *lease.Lease) (faulty bool, err error) {
+// records each healthy GPU's idle memory use as its scrub baseline. faulty lists the
+// GPUs that failed.
+func (m *Manager) vet(ctx context.Context, job Job, rec *lease.Lease) (faulty []*health.Fault, err error) {
 	idle := map[string]uint64{}
 	for _, uuid := range rec.UUIDs {
 		if err := m.gate.Check(ctx, uuid); err != nil {
 			var f *health.Fault
 			if !errors.As(err, &f) {
-				return false, err
+				return nil, err
 			}
 			m.log.Error("GPU failed its health check before a job; quarantining it", "uuid", uuid, "job", job.ID, "reason", f.Reason)
 			if err := m.store.Quarantine(lease.Quarantine{UUID: uuid, Reason: f.Reason, JobID: job.ID}); err != nil {
-				return false, err
+				return nil, err
 			}
-			faulty = true
+			faulty = append(faulty, f)
 			continue
 		}
 		s, err := m.host.Sample(ctx, uuid)
 		if err != nil {
 			if ctx.Err() != nil {
-				return false, ctx.Err()
+				return nil, ctx.Err()
 			}
 			reason := "reading its memory use failed: " + err.Error()
 			if err := m.store.Quarantine(lease.Quarantine{UUID: uuid, Reason: reason, JobID: job.ID}); err != nil {
-				return false, err
+				return nil, err
 			}
-			faulty = true
+			faulty = append(faulty, &health.Fault{UUID: uuid, Reason: reason})
 			continue
 		}
 		idle[uuid] = s.MemoryUsedBytes
 	}
-	if faulty {
-		return true, nil
+	if len(faulty) > 0 {
+		return faulty, nil
 	}
 	rec.IdleMemoryBytes = idle
-	return false, m.store.Update(func(st *lease.State) error {
+	return nil, m.store.Update(func(st *lease.State) error {
 		for i := range st.Leases {
 			if st.Leases[i].ID == rec.ID {
 				st.Leases[i].IdleMemoryBytes = idle

@@ -40,7 +40,9 @@ func TestJobLifecycleInjectsChecksSamplesScrubsAndReleases(t *testing.T) {
 	// The job runs: it loads the GPU and leaves a process behind.
 	g.SetLoad(95, 300)
 	g.StartProcess(777, 10<<30, -1)
-	waitForMemorySample(t, m, uuid, 10<<30) // a sample after the first one, at Check
+	waitForSample(t, m, "kiln_gpu_memory_used_bytes", uuid, 10<<30)
+	g.SetTemperature(41)
+	waitForSample(t, m, "kiln_gpu_temperature_celsius", uuid, 41) // a second sample
 	res, err := l.Finish(ctx)
 	if err != nil {
 		t.Fatalf("Finish: %v", err)
@@ -224,9 +226,9 @@ func TestRestartScrubsAndReleasesLeasesOfGoneJobs(t *testing.T) {
 	}
 }
 
-// waitForMemorySample waits until the telemetry of uuid has sampled at least mem bytes
-// in use, as /metrics shows it.
-func waitForMemorySample(t *testing.T, m *gpu.Manager, uuid string, mem float64) {
+// waitForSample waits until the latest telemetry sample of uuid shows at least min in
+// the series name, as /metrics would.
+func waitForSample(t *testing.T, m *gpu.Manager, name, uuid string, min float64) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m.Collector())
@@ -237,12 +239,12 @@ func waitForMemorySample(t *testing.T, m *gpu.Manager, uuid string, mem float64)
 			t.Fatal(err)
 		}
 		for _, mf := range mfs {
-			if mf.GetName() != "kiln_gpu_memory_used_bytes" {
+			if mf.GetName() != name {
 				continue
 			}
 			for _, mt := range mf.GetMetric() {
 				for _, lp := range mt.GetLabel() {
-					if lp.GetName() == "uuid" && lp.GetValue() == uuid && mt.GetGauge().GetValue() >= mem {
+					if lp.GetName() == "uuid" && lp.GetValue() == uuid && mt.GetGauge().GetValue() >= min {
 						return
 					}
 				}
@@ -250,5 +252,26 @@ func waitForMemorySample(t *testing.T, m *gpu.Manager, uuid string, mem float64)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Fatalf("telemetry never sampled %v bytes in use on %s", mem, uuid)
+	t.Fatalf("telemetry never sampled %s ≥ %v on %s", name, min, uuid)
+}
+
+func TestWhenNoHealthyGPUIsLeftAcquireReturnsAFaultThatRequeues(t *testing.T) {
+	s := nvmltest.NewDGXA100()
+	cfg := config(t, s, t.TempDir())
+	cfg.Only = []string{"0", "1"}
+	m := newManagerWith(t, s, cfg, nil)
+	s.GPU(0).SetRetiredPagesPending(true)
+	s.GPU(1).SetTemperature(99)
+	_, err := m.Acquire(context.Background(), gpu.Job{ID: 12}, request(t, oneGPU, nil))
+	var f *gpu.FaultError
+	if !errors.As(err, &f) || !f.Requeue || !slices.Equal(f.UUIDs, s.UUIDs()[:2]) ||
+		!strings.Contains(err.Error(), "retired") || !strings.Contains(err.Error(), "temperature 99") {
+		t.Fatalf("Acquire = %v; want a requeue fault naming both GPUs and why", err)
+	}
+	if reason, requeue, _ := gpu.Outcome(err); reason != protocol.FailureGPUFault || !requeue {
+		t.Errorf("Outcome = %s, %v", reason, requeue)
+	}
+	if list, _ := m.List(); len(list.Quarantined) != 2 || list.Free != 0 {
+		t.Errorf("after Acquire: %d quarantined, %d free", len(list.Quarantined), list.Free)
+	}
 }
