@@ -21,6 +21,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/executor"
 	"github.com/kiln-ci/kiln/internal/executor/docker"
 	"github.com/kiln-ci/kiln/internal/executor/shell"
+	"github.com/kiln-ci/kiln/internal/gpu"
 	"github.com/kiln-ci/kiln/internal/runner"
 	"github.com/kiln-ci/kiln/internal/runner/agent"
 	"github.com/kiln-ci/kiln/internal/runner/config"
@@ -35,10 +36,17 @@ func newRunnerRunCmd() *cobra.Command {
 		Long: `Run every runner of config.toml: ask the coordinator for jobs, run them with the
 configured executor, stream their logs, upload artifacts, report results.
 
+A runner whose machine type gives GPUs leases each job its own GPUs of this host
+([runners.kiln]: gpus, state_dir, injection, cdi_spec_dirs, telemetry_interval,
+services_gpus): at start it scrubs and releases the leases of jobs a previous run
+left behind, it asks for a job only while a GPU of its machine type is free (so an
+8-GPU host serving a 1-GPU machine type runs 8 jobs at once when concurrent allows),
+and it reports its GPUs with their health and leases on every request.
+
 SIGQUIT stops gracefully: no new jobs, running ones finish (within shutdown_timeout
 if set). SIGINT and SIGTERM stop at once: running jobs are stopped and reported as
 runner system failures. With listen_address set, Prometheus metrics are served at
-/metrics.`,
+/metrics, GPU series (kiln_gpu_*) included.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path, _ := cmd.Flags().GetString("config")
@@ -47,7 +55,11 @@ runner system failures. With listen_address set, Prometheus metrics are served a
 	}
 }
 
-func runRunner(ctx context.Context, path string) error {
+func runRunner(ctx context.Context, path string) error { return runRunnerWith(ctx, path, gpu.OpenHost) }
+
+// runRunnerWith runs the runners of the config file at path, reading GPUs through
+// openHost.
+func runRunnerWith(ctx context.Context, path string, openHost hostOpener) error {
 	file, err := config.Load(path)
 	if err != nil {
 		return err
@@ -65,9 +77,11 @@ func runRunner(ctx context.Context, path string) error {
 	}
 	cfg := agent.Config{Concurrent: file.Concurrent, CheckInterval: time.Duration(file.CheckInterval) * time.Second,
 		Metrics: metrics, Logger: log}
+	gpus := newRunnerGPUs(openHost, reg, log)
+	defer gpus.close()
 	var reapers []func(context.Context) error
 	for _, rc := range file.Runners {
-		w, reap, closeFn, err := buildWorker(file, rc, systemID, metrics, log)
+		w, reap, closeFn, err := buildWorker(ctx, file, rc, systemID, metrics, gpus, log)
 		if err != nil {
 			return fmt.Errorf("runner %s: %w", rc.Name, err)
 		}
@@ -118,9 +132,16 @@ func runRunner(ctx context.Context, path string) error {
 	return a.Run(runCtx)
 }
 
-// buildWorker turns one [[runners]] entry into a worker: client, executor, lifecycle.
-func buildWorker(file *config.File, rc config.Runner, systemID string, m *agent.Metrics, log *slog.Logger) (agent.Worker, func(context.Context) error, func(), error) {
+// buildWorker turns one [[runners]] entry into a worker: client, executor, GPUs,
+// lifecycle.
+func buildWorker(ctx context.Context, file *config.File, rc config.Runner, systemID string, m *agent.Metrics,
+	gpus *runnerGPUs, log *slog.Logger) (agent.Worker, func(context.Context) error, func(), error) {
 	client, err := newClient(rc.URL, m)
+	if err != nil {
+		return agent.Worker{}, nil, nil, err
+	}
+	mt, _ := file.MachineType(rc)
+	devices, err := gpus.provider(ctx, rc, mt, file.Concurrent)
 	if err != nil {
 		return agent.Worker{}, nil, nil, err
 	}
@@ -128,7 +149,6 @@ func buildWorker(file *config.File, rc config.Runner, systemID string, m *agent.
 	if err != nil {
 		return agent.Worker{}, nil, nil, err
 	}
-	mt, _ := file.MachineType(rc)
 	outputLimit := int64(rc.OutputLimit) * 1024
 	lcfg := runner.Config{Name: rc.Name, Token: rc.Token, SystemID: systemID, Executor: ex,
 		BuildsDir: rc.BuildsDir, CacheDir: rc.CacheDir, Environment: rc.Environment, OutputLimit: outputLimit,
@@ -136,6 +156,9 @@ func buildWorker(file *config.File, rc config.Runner, systemID string, m *agent.
 		Logger: log.With("runner", rc.Name)}
 	if rc.Executor == shell.Name {
 		lcfg.BaseEnvironment = hostEnvironment()
+	}
+	if devices != nil {
+		lcfg.Devices = devices
 	}
 	lc, err := runner.NewLifecycle(lcfg)
 	if err != nil {
@@ -149,6 +172,9 @@ func buildWorker(file *config.File, rc config.Runner, systemID string, m *agent.
 	w := agent.Worker{Name: rc.Name, Token: rc.Token, SystemID: systemID, Client: client,
 		Info: agent.Info(rc.Executor, rc.Shell, machineTag), Lifecycle: lc, Limit: rc.Limit,
 		TraceDir: filepath.Join(filepath.Dir(file.Path), "traces")}
+	if devices != nil {
+		w.Kiln, w.Admit = devices.KilnInfo, devices.Admit
+	}
 	if err := os.MkdirAll(w.TraceDir, 0o700); err != nil {
 		closeFn()
 		return agent.Worker{}, nil, nil, fmt.Errorf("creating the trace directory: %w", err)
