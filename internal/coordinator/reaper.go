@@ -184,3 +184,6 @@ func (s *Service) enforceQuota(ctx context.Context, root *store.Namespace, r quo
 		}
 	}
 }
+
+// Reap runs one pass of the reaper now; Run does it every ReapInterval.
+func (s *Service) Reap(ctx context.Context) { s.reap(ctx) }

@@ -43,7 +43,7 @@ func (s *Service) RequestJob(ctx context.Context, r *store.Runner, req JobReques
 	defer func() { w.Done() }()
 	if req.LastUpdate == "" || req.LastUpdate != s.hub.LastUpdate() {
 		if job, err := s.claim(ctx, c, queue.Offer{}); job != nil || err != nil {
-			return job, s.hub.LastUpdate(), err
+			return job, s.hub.LastUpdate(), quiet(ctx, err)
 		}
 	}
 	timer := time.NewTimer(s.cfg.LongPoll)
@@ -62,10 +62,18 @@ func (s *Service) RequestJob(ctx context.Context, r *store.Runner, req JobReques
 				if o.JobID != 0 && (job == nil || job.ID != o.JobID) {
 					s.hub.PassOn(o) // we took another job (or failed): someone else may take this one
 				}
-				return job, s.hub.LastUpdate(), err
+				return job, s.hub.LastUpdate(), quiet(ctx, err)
 			}
 		}
 	}
+}
+
+// quiet drops the error of a request whose runner hung up: nobody is listening.
+func quiet(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // claimer is what one runner's claims need, computed once per request.
@@ -154,15 +162,15 @@ const maxClaimAttempts = 5
 
 // claim takes one job for the runner from the store and returns its payload, or nil
 // when no job is left that the runner may take now. A claimed job the runner's free
-// GPUs do not fit goes back to the queue and is offered to another runner; one whose
-// namespace spent its quota meanwhile fails.
+// GPUs do not fit goes back to the queue, is offered to another runner and left out
+// of this runner's next try; one whose namespace spent its quota meanwhile fails.
 func (s *Service) claim(ctx context.Context, c *claimer, woken queue.Offer) (*jobspec.Job, error) {
+	req := c.request
 	for range maxClaimAttempts {
 		token, err := store.NewToken(store.PrefixJobToken)
 		if err != nil {
 			return nil, err
 		}
-		req := c.request
 		req.Token = token
 		if c.hosted {
 			req.ExcludeRootNamespaces = s.quotas.spent(store.MonthOf(s.now()))
@@ -172,22 +180,23 @@ func (s *Service) claim(ctx context.Context, c *claimer, woken queue.Offer) (*jo
 			return nil, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("claiming a job for runner %d: %w", c.runner.ID, err)
+			return nil, err // the store's error names the runner
 		}
 		log := s.log.With("job", j.ID, "runner", c.runner.ID)
 		if ok, why := gpufit.FitsNow(j.GPURequest, c.inventory); !ok {
 			log.Info("claimed job does not fit the runner's free GPUs; back to the queue", "why", why)
-			s.release(ctx, j)
+			s.release(context.WithoutCancel(ctx), j)
 			o := offerOf(j)
 			if woken.JobID == j.ID {
 				o.Hops = woken.Hops
 			}
 			s.hub.PassOn(o)
-			return nil, nil
+			req.ExcludeJobs = append(req.ExcludeJobs, j.ID)
+			continue
 		}
 		if c.hosted {
 			if refused, err := s.quotaRefusal(ctx, j); err != nil {
-				s.release(ctx, j)
+				s.release(context.WithoutCancel(ctx), j)
 				return nil, err
 			} else if refused != nil {
 				if err := s.refuse(ctx, j, []store.Status{store.StatusRunning}, refused); err != nil {
@@ -200,7 +209,7 @@ func (s *Service) claim(ctx context.Context, c *claimer, woken queue.Offer) (*jo
 		p, err := s.buildPayload(ctx, j, c.runner, token)
 		if err != nil {
 			log.Error("building a claimed job's payload; back to the queue", "error", err)
-			s.release(ctx, j)
+			s.release(context.WithoutCancel(ctx), j)
 			return nil, err
 		}
 		s.metrics.pickup.Observe(j.StartedAt.Sub(j.QueuedAt).Seconds())

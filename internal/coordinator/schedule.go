@@ -8,14 +8,16 @@ import (
 
 // setScheduling records how a job waits: for its needs only (DAG, also `needs: []`)
 // or for the previous stages, and how long a delayed job waits once it may run.
-//
-// TODO(store): the store keeps neither yet; until it does, a job with needs is a DAG
-// job, `needs: []` follows stage order and start_in is not kept (a delayed job is
-// due at once).
-func setScheduling(j *store.Job, dag bool, startIn time.Duration) {}
+func setScheduling(j *store.Job, dag bool, startIn time.Duration) {
+	j.Scheduling = store.SchedulingStage
+	if dag {
+		j.Scheduling = store.SchedulingDAG
+	}
+	j.StartIn = startIn
+}
 
 // isDAG reports whether a job waits for its needs rather than for the previous stages.
-func isDAG(j *store.Job) bool { return len(j.Needs) > 0 }
+func isDAG(j *store.Job) bool { return j.Scheduling == store.SchedulingDAG }
 
 // startIn is how long a delayed job waits once it may run.
-func startIn(j *store.Job) time.Duration { return 0 }
+func startIn(j *store.Job) time.Duration { return j.StartIn }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,9 +53,23 @@ type Options struct {
 	NoRun bool
 	// Logger; nil logs to the test at warn level and above.
 	Logger *slog.Logger
-	// Postgres, when set with Engine Postgres, is the store's schema (replicas of one
-	// coordinator share it); empty gives the test a schema of its own.
+	// Schema, with Engine Postgres, is the store's schema (replicas of one
+	// coordinator, or a restarted one, share it); empty gives the test its own.
 	Schema string
+	// Dir is the data directory (SQLite database, artifacts, repositories); empty
+	// gives the test its own. A restarted coordinator reuses its predecessor's.
+	Dir string
+}
+
+// Engines are the store engines coordinator tests run on.
+var Engines = []string{SQLite, Postgres}
+
+// ForEachEngine runs test once per engine as a subtest (PostgreSQL skips, or fails
+// in CI, without a test database).
+func ForEachEngine(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, engine := range Engines {
+		t.Run(engine, func(t *testing.T) { test(t, engine) })
+	}
 }
 
 // Env is a running coordinator.
@@ -73,13 +88,23 @@ type Env struct {
 	// Schema is the PostgreSQL schema (Engine Postgres).
 	Schema string
 	Dir    string
+
+	stop     func()
+	stopOnce sync.Once
 }
+
+// Stop stops the coordinator (the test's cleanup does it too): the server closes, the
+// background work ends and the store is closed, as when the process exits.
+func (e *Env) Stop() { e.stopOnce.Do(e.stop) }
 
 // New starts a coordinator for t and stops it when t ends.
 func New(t testing.TB, opts Options) *Env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	dir := t.TempDir()
+	dir := opts.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -141,7 +166,7 @@ func New(t testing.TB, opts Options) *Env {
 	} else {
 		done <- nil
 	}
-	t.Cleanup(func() {
+	e.stop = func() {
 		cancel()
 		e.Server.CloseClientConnections()
 		e.Server.Close()
@@ -149,10 +174,15 @@ func New(t testing.TB, opts Options) *Env {
 			t.Errorf("coordinator Run: %v", err)
 		}
 		e.Store.Close()
-	})
-	e.AdminToken = "glpat-" + rand.Text()
-	if _, err := e.Service.Bootstrap(ctx, e.AdminToken); err != nil {
+	}
+	t.Cleanup(e.Stop)
+	token := "glpat-" + rand.Text()
+	created, err := e.Service.Bootstrap(ctx, token)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if created { // a restarted coordinator (Options.Dir) keeps its first administrator
+		e.AdminToken = token
 	}
 	if e.Admin, err = e.Store.Users.UserByUsername(ctx, "root"); err != nil {
 		t.Fatal(err)
