@@ -47,7 +47,6 @@ func withClock(c *storetest.Clock) func(*coordinatortest.Options) {
 	return func(o *coordinatortest.Options) { o.Now = c.Now }
 }
 
-
 func TestAPipelineRunsStageByStage(t *testing.T) {
 	coordinatortest.ForEachEngine(t, func(t *testing.T, engine string) {
 		e, p := setup(t, engine, machine.PlanFree, `
