@@ -10,7 +10,10 @@
 #      CUDA_VISIBLE_DEVICES lets a PyTorch matmul see exactly one GPU, telemetry
 #      sampled while it runs, and a scrub that kills the process it left behind;
 #   4. runs a CUDA job through `kiln exec` with the shell executor, when this kiln has
-#      `kiln exec` (nvidia-smi and the matmul, checking CUDA_VISIBLE_DEVICES);
+#      `kiln exec`: nvidia-smi and a PyTorch matmul on the leased GPU
+#      (CUDA_VISIBLE_DEVICES), the telemetry footer naming that GPU, and a CUDA
+#      process the job leaves behind, which the runner's scrub must kill before the
+#      lease is released (all GPUs free, none quarantined, afterwards);
 #
 # then prints a short table and exits non-zero if any check failed.
 #
@@ -71,7 +74,9 @@ else
 	record gpu-tier FAIL "no test binary"
 fi
 
-# 4. a CUDA job through kiln exec (shell executor)
+# 4. a CUDA job through kiln exec (shell executor): the lease, telemetry and scrub as
+#    a job sees them. The job leaves a CUDA process behind (setsid, out of the step's
+#    process group); the runner's scrub must kill it before releasing the GPU.
 if [ -x "$bin/kiln" ] && "$bin/kiln" exec --help >/dev/null 2>&1; then
 	repo=$(mktemp -d)
 	cat >"$repo/.gitlab-ci.yml" <<-'YAML'
@@ -80,14 +85,42 @@ if [ -x "$bin/kiln" ] && "$bin/kiln" exec --help >/dev/null 2>&1; then
 	  script:
 	    - echo "CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"
 	    - nvidia-smi
-	    - python3 -c "import torch; a=torch.randn(4096,4096,device='cuda'); print('matmul', (a@a).sum().item())"
+	    - python3 -c "import torch; a=torch.randn(4096,4096,device='cuda'); [a@a for _ in range(100)]; torch.cuda.synchronize(); print('matmul', (a@a).sum().item())"
+	    - setsid python3 -c "import torch,time; x=torch.ones(1<<28,device='cuda'); time.sleep(900)" </dev/null >/dev/null 2>&1 &
+	    - leftover=$!; echo "leftover pid $leftover"
+	    - for i in $(seq 120); do nvidia-smi --query-compute-apps=pid --format=csv,noheader | grep -qw "$leftover" && break; sleep 0.5; done
 	YAML
 	(cd "$repo" && git init -q && git add . && git -c user.name=smoke -c user.email=smoke@example.invalid commit -qm smoke)
-	if (cd "$repo" && KILN_GPU_STATE_DIR="$out/state" "$OLDPWD/$bin/kiln" exec --executor shell gpu-smoke) >"$out/exec.log" 2>&1 &&
-		grep -q 'CUDA_VISIBLE_DEVICES=GPU-\|CUDA_VISIBLE_DEVICES=MIG-' "$out/exec.log" && grep -q '^matmul' "$out/exec.log"; then
-		record kiln-exec ok "job ran on $(grep -m1 -o 'CUDA_VISIBLE_DEVICES=[^ ]*' "$out/exec.log")"
+	(cd "$repo" && KILN_GPU_STATE_DIR="$out/state" "$OLDPWD/$bin/kiln" exec --executor shell gpu-smoke) >"$out/exec.log" 2>&1
+	status=$?
+	# (The log also echoes each command: match the output's shapes, not the commands'.)
+	leased=$(grep -m1 -o 'CUDA_VISIBLE_DEVICES=\(GPU\|MIG\)-[^ ",]*' "$out/exec.log" | cut -d= -f2)
+	if [ "$status" = 0 ] && grep -Eq 'matmul -?[0-9]' "$out/exec.log" && [ -n "$leased" ]; then
+		record kiln-exec ok "job ran on $leased (nvidia-smi and a PyTorch matmul)"
 	else
-		record kiln-exec FAIL "see $out/exec.log"
+		record kiln-exec FAIL "exit $status, CUDA_VISIBLE_DEVICES=$leased; see $out/exec.log"
+	fi
+	# Telemetry: the footer names the leased GPU with its samples.
+	samples=$(grep -m1 -o 'GPU telemetry ([0-9]* samples' "$out/exec.log" | grep -o '[0-9][0-9]*')
+	if [ -n "$leased" ] && [ "${samples:-0}" -ge 1 ] && grep -q "$leased .*[0-9] W" "$out/exec.log"; then
+		record telemetry ok "$samples sample(s): $(grep -m1 "$leased .*[0-9] W" "$out/exec.log" | sed "s/.*$leased *//" | tr -s ' ')"
+	else
+		record telemetry FAIL "no telemetry footer for ${leased:-the GPU} in $out/exec.log"
+	fi
+	# Scrub: the leftover process was killed by the runner and the GPU is free again.
+	pid=$(grep -m1 -o 'leftover pid [0-9][0-9]*' "$out/exec.log" | grep -o '[0-9][0-9]*$')
+	if [ -n "$pid" ] && grep -q "killed 1 process(es) the job left running (pid $pid)" "$out/exec.log" &&
+		! kill -0 "$pid" 2>/dev/null && ! nvidia-smi --query-compute-apps=pid --format=csv,noheader | grep -qw "$pid"; then
+		record scrub ok "leftover CUDA process $pid killed before the lease was released"
+	else
+		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+		record scrub FAIL "leftover process ${pid:-?} not reported killed, or still running; see $out/exec.log"
+	fi
+	if "$bin/kiln" gpu list --json --state-dir "$out/state" >"$out/gpu-list-after.json" 2>&1 &&
+		"$python" -c 'import json,sys; l=json.load(open(sys.argv[1])); sys.exit(0 if l["free"] == len(l["gpus"]) and not l["quarantined"] else 1)' "$out/gpu-list-after.json"; then
+		record release ok "every GPU free and none quarantined after the job"
+	else
+		record release FAIL "see $out/gpu-list-after.json"
 	fi
 else
 	record kiln-exec skip "this kiln has no 'kiln exec' yet"
