@@ -91,6 +91,17 @@ func (e *env) call(t *testing.T, method, path, token string, body any) response 
 		}
 		rd, ct = bytes.NewReader(data), "application/json"
 	}
+	return e.send(t, method, path, token, ct, rd)
+}
+
+// callRaw sends body as it is, with Content-Type ct.
+func (e *env) callRaw(t *testing.T, method, path, token, ct, body string) response {
+	t.Helper()
+	return e.send(t, method, path, token, ct, strings.NewReader(body))
+}
+
+func (e *env) send(t *testing.T, method, path, token, ct string, rd io.Reader) response {
+	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, e.api+path, rd)
 	if err != nil {
 		t.Fatal(err)
