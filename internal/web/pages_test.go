@@ -125,9 +125,9 @@ func TestPipelinePageShowsTheGraphByStagesWithJobStatuses(t *testing.T) {
 	wantStatus(t, page, http.StatusOK)
 	jobs := e.Jobs(t, pl.ID)
 	wantContains(t, page,
-		"Add the pipeline",    // the commit's title, read from git
+		"Add the pipeline", // the commit's title, read from git
 		"authored by Ada Lovelace",
-		`<h2 class="stage-name"><span class="ci-icon ci-success" title="Status: passed">`, // build
+		`<h2 class="stage-name"><span class="ci-icon ci-success" title="Status: passed">`,  // build
 		`<h2 class="stage-name"><span class="ci-icon ci-warning" title="Status: warning">`, // test: lint failed, allowed
 		// A manual job allowed to fail is ignored: its stage counts as skipped, as in GitLab.
 		`<h2 class="stage-name"><span class="ci-icon ci-skipped" title="Status: skipped">`,

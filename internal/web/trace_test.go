@@ -130,9 +130,9 @@ func TestTraceJSONRefusesBadOffsetsAndStates(t *testing.T) {
 	wantStatus(t, b.get(jobURL+"/trace.json"), http.StatusNotFound) // private, anonymous
 	b.signIn(e.AdminToken)
 	for query, want := range map[string]string{
-		"offset=-1":        "offset must be a byte offset",
-		"offset=ten":       "offset must be a byte offset",
-		"state=%21%21":     "state: bad log state",
+		"offset=-1":              "offset must be a byte offset",
+		"offset=ten":             "offset must be a byte offset",
+		"state=%21%21":           "state: bad log state",
 		"state=eyJsaW5lcyI6LTF9": "state: bad log state: negative line or section count",
 	} {
 		p := b.get(jobURL + "/trace.json?" + query)
