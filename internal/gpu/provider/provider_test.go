@@ -27,7 +27,7 @@ import (
 // oneGPU is a machine type giving each job one GPU of any model.
 var oneGPU = machine.Type{Tag: "gpu-a100-test", VCPU: 2, MemoryBytes: 8 * machine.GB, GPU: machine.GPU{Count: 1}}
 
-func openHost(t *testing.T, s *nvmltest.Server) device.Host {
+func openHost(t testing.TB, s *nvmltest.Server) device.Host {
 	t.Helper()
 	h, err := nvmlhost.Open(s, nil)
 	if err != nil {
@@ -45,7 +45,7 @@ func config(s *nvmltest.Server, dir string) provider.Config {
 		SampleInterval: 5 * time.Millisecond, ScrubTimeout: 2 * time.Second, Killer: scrub.KillerFunc(s.Kill), MachineType: &mt}
 }
 
-func open(t *testing.T, host device.Host, cfg provider.Config) *provider.Provider {
+func open(t testing.TB, host device.Host, cfg provider.Config) *provider.Provider {
 	t.Helper()
 	p, err := provider.Open(context.Background(), host, cfg)
 	if err != nil {
@@ -58,7 +58,7 @@ func job(id int64) *jobspec.Job {
 	return &jobspec.Job{ID: id, JobInfo: jobspec.JobInfo{Name: "train", ProjectFullPath: "ml/train"}}
 }
 
-func request(t *testing.T, vars map[string]string) machine.GPURequest {
+func request(t testing.TB, vars map[string]string) machine.GPURequest {
 	t.Helper()
 	r, err := machine.ParseGPURequest(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 	if err != nil {
