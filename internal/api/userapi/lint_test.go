@@ -1,0 +1,66 @@
+package userapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/kiln-ci/kiln/internal/api/entity"
+	"github.com/kiln-ci/kiln/internal/machine"
+)
+
+func TestLintAnswersGitLabsResultShape(t *testing.T) {
+	e := newEnv(t)
+	var res entity.Lint
+	e.call(t, "POST", "/api/v4/ci/lint", e.AdminToken, map[string]any{"content": twoStages, "include_jobs": true}).
+		want(t, http.StatusOK, &res)
+	if !res.Valid || len(res.Errors) != 0 || !strings.Contains(res.MergedYAML, "build:") || len(res.Jobs) != 3 ||
+		res.Jobs[0].Name != "build" || res.Jobs[0].Stage != "build" {
+		t.Errorf("lint of a valid configuration %+v", res)
+	}
+	e.call(t, "POST", "/api/v4/ci/lint", e.AdminToken, map[string]any{"content": "build:\n  stage: nowhere\n  script: [x]\n"}).
+		want(t, http.StatusOK, &res)
+	if res.Valid || len(res.Errors) == 0 || !strings.Contains(res.Errors[0], ".gitlab-ci.yml:") || !strings.Contains(res.Errors[0], "nowhere") ||
+		res.MergedYAML != "" {
+		t.Errorf("lint of an invalid configuration %+v: want the error with its position", res)
+	}
+	e.call(t, "POST", "/api/v4/ci/lint", e.AdminToken, map[string]any{}).wantError(t, http.StatusBadRequest, "content is missing")
+	e.call(t, "POST", "/api/v4/ci/lint", e.AdminToken, map[string]any{"content": "a: b", "dry_run": true}).
+		wantError(t, http.StatusBadRequest, "dry_run")
+	e.call(t, "POST", "/api/v4/ci/lint", "", map[string]any{"content": "a: b"}).wantError(t, http.StatusUnauthorized)
+}
+
+func TestProjectLintReadsIncludesFromTheRepository(t *testing.T) {
+	e := newEnv(t)
+	p := e.Project(t, e.Group(t, "acme", machine.PlanFree), "app", map[string]string{
+		".gitlab-ci.yml": "include: ci/jobs.yml\n",
+		"ci/jobs.yml":    "unit:\n  script: [go test ./...]\n",
+	})
+	path := "/api/v4/projects/" + itoa(p.ID) + "/ci/lint"
+	var res entity.Lint
+	e.call(t, "GET", path+"?include_jobs=true", e.AdminToken, nil).want(t, http.StatusOK, &res)
+	if !res.Valid || len(res.Jobs) != 1 || res.Jobs[0].Name != "unit" || len(res.Includes) != 1 || res.Includes[0].Location != "ci/jobs.yml" {
+		t.Errorf("lint of the project's configuration %+v", res)
+	}
+	e.call(t, "POST", path, e.AdminToken, map[string]any{"content": "include: ci/jobs.yml\nlint:\n  script: [vet]\n", "include_jobs": true}).
+		want(t, http.StatusOK, &res)
+	if !res.Valid || len(res.Jobs) != 2 {
+		t.Errorf("lint of new content with the project's includes %+v", res)
+	}
+	e.call(t, "POST", path, e.AdminToken, map[string]any{"content": "include: ci/missing.yml\n"}).want(t, http.StatusOK, &res)
+	if res.Valid || len(res.Errors) == 0 || !strings.Contains(strings.Join(res.Errors, " "), "ci/missing.yml") {
+		t.Errorf("lint with a missing include %+v", res)
+	}
+	e.call(t, "GET", path+"?content_ref=nope", e.AdminToken, nil).wantError(t, http.StatusBadRequest, "ref does not have a valid value")
+}
+
+func TestLintOfAnEmptyProjectAsksForContent(t *testing.T) {
+	e := newEnv(t)
+	var p entity.Project
+	e.call(t, "POST", "/api/v4/projects", e.AdminToken, map[string]any{"path": "empty"}).want(t, http.StatusCreated, &p)
+	var res entity.Lint
+	e.call(t, "GET", "/api/v4/projects/"+itoa(p.ID)+"/ci/lint", e.AdminToken, nil).want(t, http.StatusOK, &res)
+	if res.Valid || len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "Please provide content of .gitlab-ci.yml") {
+		t.Errorf("lint of an empty project %+v", res)
+	}
+}
