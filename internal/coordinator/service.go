@@ -153,6 +153,9 @@ func (s *Service) Store() *store.Store { return s.st }
 // Catalog returns the machine-type catalog.
 func (s *Service) Catalog() *machine.Catalog { return s.catalog }
 
+// Repos returns the hosted repositories (the user API creates a new project's).
+func (s *Service) Repos() *git.Manager { return s.cfg.Repos }
+
 // ExternalURL returns the server's external URL without a trailing slash.
 func (s *Service) ExternalURL() string { return s.server.URL.String() }
 
