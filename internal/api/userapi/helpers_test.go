@@ -53,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := coordinatortest.New(t, coordinatortest.Options{Logger: log})
 	authn := auth.New(e.Store.Users, log)
-	users, err := userapi.New(userapi.Config{Service: e.Service, Auth: authn, Repos: e.Repos, Logger: log})
+	users, err := userapi.New(userapi.Config{Service: e.Service, Auth: authn, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,8 +43,6 @@ const DefaultMaxBodyBytes = 8 << 20
 type Config struct {
 	Service *coordinator.Service // required
 	Auth    *auth.Authenticator  // required
-	// Repos makes the repositories of new projects. Required.
-	Repos *git.Manager
 	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// Logger; nil discards.
@@ -66,8 +64,8 @@ type Handler struct {
 
 // New checks cfg and returns the handler; mount it with Register.
 func New(cfg Config) (*Handler, error) {
-	if cfg.Service == nil || cfg.Auth == nil || cfg.Repos == nil {
-		return nil, errors.New("user API: Config needs Service, Auth and Repos")
+	if cfg.Service == nil || cfg.Auth == nil {
+		return nil, errors.New("user API: Config needs Service and Auth")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -78,7 +76,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{svc: cfg.Service, st: cfg.Service.Store(), auth: cfg.Auth, repos: cfg.Repos,
+	return &Handler{svc: cfg.Service, st: cfg.Service.Store(), auth: cfg.Auth, repos: cfg.Service.Repos(),
 		maxBody: cfg.MaxBodyBytes, log: cfg.Logger, now: cfg.Now}, nil
 }
 
