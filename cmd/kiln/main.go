@@ -42,6 +42,9 @@ saas-linux-medium-amd64-gpu-standard gives a job one GPU.`,
 		newLintCmd(),
 		newRunnerCmd(),
 		newServerCmd(),
+		newProjectCmd(),
+		newPipelineCmd(),
+		newJobCmd(),
 	)
 	return root
 }
