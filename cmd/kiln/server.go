@@ -144,7 +144,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr io.Writer) 
 		return err
 	}
 	handler, err := api.New(api.Config{Service: svc, Auth: authn, Git: gitHandler,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Mounts: serverMounts(svc, authn, log),
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Mounts: serverMounts(svc, authn, cfg.DataDir, log),
 		Logger: log.With("component", "http")})
 	if err != nil {
 		return err

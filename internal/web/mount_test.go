@@ -41,8 +41,18 @@ func TestTheUIMountsAtTheRootOfTheCoordinatorsRouter(t *testing.T) {
 			t.Errorf("GET %s: %d, want %q in\n%.300s", path, res.StatusCode, want, body)
 		}
 	}
+	// An API route that does not exist answers as the API does, not with a page.
+	res, err := http.Get(srv.URL + "/api/v4/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound || string(body) != `{"message":"404 Not Found"}`+"\n" {
+		t.Errorf("GET /api/v4/nope: %d %s", res.StatusCode, body)
+	}
 	// The runner API keeps its routes: a bad runner token is GitLab's 403, not a page.
-	res, err := http.Post(srv.URL+"/api/v4/runners/verify", "application/json", strings.NewReader(`{"token":"glrt-nope"}`))
+	res, err = http.Post(srv.URL+"/api/v4/runners/verify", "application/json", strings.NewReader(`{"token":"glrt-nope"}`))
 	if err != nil {
 		t.Fatal(err)
 	}

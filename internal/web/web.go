@@ -145,8 +145,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("Referrer-Policy", "same-origin")
-	if strings.HasPrefix(r.URL.Path, "/-/assets/") {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/-/assets/"):
 		h.mux.ServeHTTP(w, r)
+		return
+	case strings.HasPrefix(r.URL.Path, "/api/"):
+		// An API route nobody registered: API clients get GitLab's JSON, not a page.
+		jsonError(w, http.StatusNotFound, "404 Not Found")
 		return
 	}
 	hd.Set("Cache-Control", "no-store")
