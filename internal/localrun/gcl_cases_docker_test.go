@@ -1,0 +1,3 @@
+package localrun_test
+
+var gclDockerCases = []gclCase{}

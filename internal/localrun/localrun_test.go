@@ -1,0 +1,62 @@
+package localrun_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kiln-ci/kiln/internal/localrun"
+)
+
+func TestPipelineRunsStagesInOrderAndPassesArtifactsAndDotenv(t *testing.T) {
+	dir := gitRepo(t, map[string]string{".gitlab-ci.yml": `
+build:
+  stage: build
+  script:
+    - mkdir -p out && echo built > out/app.txt
+    - echo "VERSION=1.2.3" > build.env
+  artifacts:
+    paths: [out/]
+    reports:
+      dotenv: build.env
+test:
+  stage: test
+  variables:
+    WANT: "v$VERSION"
+  script:
+    - cat out/app.txt
+    - echo "version $VERSION $WANT"
+`})
+	res, out := run(t, dir, nil)
+	if res.Status != localrun.StatusSuccess {
+		t.Fatalf("pipeline %s, want success\n%s", res.Status, out)
+	}
+	got := jobLines(out, "test")
+	for _, want := range []string{"built", "version 1.2.3 v1.2.3"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("test's output lacks %q:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+	b, _ := res.Job("build")
+	if !slices.Contains(b.Artifacts, "out/app.txt") {
+		t.Errorf("build's artifacts = %v, want out/app.txt", b.Artifacts)
+	}
+	if strings.Index(out, "==> build: success") > strings.Index(out, "==> test: started") {
+		t.Errorf("test started before build succeeded:\n%s", out)
+	}
+}
+
+func TestPipelineFilteredOutByWorkflowRulesSaysSo(t *testing.T) {
+	dir := gitRepo(t, map[string]string{".gitlab-ci.yml": `
+workflow:
+  rules:
+    - if: $CI_COMMIT_TAG
+job:
+  script: [echo never]
+`})
+	_, _, err := tryRun(t, dir, nil)
+	if !errors.Is(err, localrun.ErrFilteredOut) {
+		t.Fatalf("error = %v, want ErrFilteredOut", err)
+	}
+}
