@@ -89,7 +89,7 @@ var gclShellCases2 = []gclCase{
 
 	{dir: "interactive", runs: []gclRun{
 		{name: "interactive <fake-shell-job>", jobs: []string{"fake-shell-job"},
-			gclOnly: "the # @Interactive directive (an interactive terminal) is gitlab-ci-local's; the manual job named on the command line runs",
+			gclOnly:   "the # @Interactive directive (an interactive terminal) is gitlab-ci-local's; the manual job named on the command line runs",
 			gclExpect: gclExpect{pipeline: success, lines: map[string][]string{"fake-shell-job": {"About to enter interactive mode", "Exited interactive mode"}}}},
 		{name: "interactive <fake-shell-job> --no-shell-executor-no-image", skip: "about gitlab-ci-local's @Interactive directive and --no-shell-executor-no-image option only"},
 	}},
@@ -184,8 +184,8 @@ var gclShellCases2 = []gclCase{
 			differs: "the warning's words: Kiln says needs from another pipeline or project are not supported and the need is ignored",
 			gclExpect: gclExpect{pipeline: success, count: map[string]int{"NoNeeds something": 0},
 				contains: []string{"needs from another pipeline or project (release_version)"},
-				lines: map[string][]string{"pre-job": {"Pre something"}, "build-job": {"Build something"}, "test-job": {"Test something"}, "deploy-job": {"Deploy something"}},
-				check: order("==> test-job: success", "==> deploy-job: started")}},
+				lines:    map[string][]string{"pre-job": {"Pre something"}, "build-job": {"Build something"}, "test-job": {"Test something"}, "deploy-job": {"Deploy something"}},
+				check:    order("==> test-job: success", "==> deploy-job: started")}},
 		{name: "needs-sequence <no-needs-job> --needs", jobs: []string{"no-needs-job"}, needs: true,
 			differs: "no-needs-job has no needs:, so on GitLab and with kiln exec --needs it needs nothing and runs alone; " +
 				"gitlab-ci-local also runs the jobs of earlier stages (pre-job, build-job)",

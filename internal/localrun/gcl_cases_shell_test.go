@@ -126,7 +126,7 @@ var gclShellCases = []gclCase{
 
 	{dir: "artifacts-to-source-no", runs: []gclRun{
 		{name: "artifacts-to-source-no <produce> --needs --shell-isolation", jobs: []string{"produce"}, needs: true,
-			gclOnly: "the # @NoArtifactsToSource directive; " + copyBack,
+			gclOnly:   "the # @NoArtifactsToSource directive; " + copyBack,
 			gclExpect: gclExpect{pipeline: success, check: notInTree("path/file-descriptor")}},
 		{name: "artifacts-to-source-no <produce-global> --needs --shell-isolation", jobs: []string{"produce-global"}, needs: true,
 			gclOnly:   "--artifacts-to-source=false; " + copyBack,

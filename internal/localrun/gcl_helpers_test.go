@@ -59,7 +59,7 @@ func newDockerExecutor(t *testing.T) executor.Executor {
 	}
 	ex, err := docker.New(docker.Config{PullPolicy: []string{jobspec.PullIfNotPresent},
 		AllowedPullPolicies: []string{jobspec.PullAlways, jobspec.PullIfNotPresent, jobspec.PullNever},
-		TempDir: t.TempDir()})
+		TempDir:             t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,17 +75,17 @@ type gclExpect struct {
 	// count: how many output lines contain a string.
 	count map[string]int
 	// status: jobs' final statuses; ran / notRan: jobs that ran or never started.
-	status        map[string]string
-	ran, notRan   []string
-	pipeline      string // the pipeline's status
-	artifacts     map[string][]string
-	noArtifacts   map[string][]string
-	cacheFiles    map[string][]string // cache key → files its archive holds
-	noCacheFiles  map[string][]string // cache key → files its archive lacks (or no archive)
+	status       map[string]string
+	ran, notRan  []string
+	pipeline     string // the pipeline's status
+	artifacts    map[string][]string
+	noArtifacts  map[string][]string
+	cacheFiles   map[string][]string // cache key → files its archive holds
+	noCacheFiles map[string][]string // cache key → files its archive lacks (or no archive)
 	// noLines: each job's output never holds these lines.
 	noLines map[string][]string
 	// check is any further assertion; dir is the case's working tree.
-	check func(t *testing.T, res *localrun.Result, out, dir string)
+	check         func(t *testing.T, res *localrun.Result, out, dir string)
 	allowFailures map[string]bool // jobs' effective allow_failure
 }
 
