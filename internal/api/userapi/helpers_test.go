@@ -47,11 +47,15 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvOn(t, coordinatortest.SQLite) }
+
+// newEnvOn is newEnv on a store engine (coordinatortest.SQLite or Postgres, which
+// skips unless a test PostgreSQL is configured).
+func newEnvOn(t *testing.T, engine string) *env {
 	t.Helper()
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e := coordinatortest.New(t, coordinatortest.Options{Logger: log})
+	e := coordinatortest.New(t, coordinatortest.Options{Engine: engine, Logger: log})
 	authn := auth.New(e.Store.Users, log)
 	users, err := userapi.New(userapi.Config{Service: e.Service, Auth: authn, Logger: log})
 	if err != nil {
