@@ -189,3 +189,26 @@ func TestAPipelineOfAnotherProjectIsNotFound(t *testing.T) {
 	e.call(t, "GET", fmt.Sprintf("%s/pipelines/%d", path, pl.ID), e.AdminToken, nil).wantError(t, http.StatusNotFound, "404 Pipeline Not Found")
 	e.call(t, "GET", path+"/pipelines/abc", e.AdminToken, nil).wantError(t, http.StatusNotFound)
 }
+
+func TestAPipelineIsShownInDetail(t *testing.T) {
+	e := newEnv(t)
+	_, path := e.project(t, twoStages)
+	runner := e.smallRunner(t)
+	var created entity.Pipeline
+	e.call(t, "POST", path+"/pipeline?ref=main", e.AdminToken, nil).want(t, http.StatusCreated, &created)
+	var pl entity.Pipeline
+	e.call(t, "GET", fmt.Sprintf("%s/pipelines/%d", path, created.ID), e.AdminToken, nil).want(t, http.StatusOK, &pl)
+	if pl.ID != created.ID || pl.Status != "pending" || pl.StartedAt != nil || pl.Duration != nil || pl.User == nil ||
+		pl.DetailedStatus.Text != "Pending" || pl.DetailedStatus.Icon != "status_pending" {
+		t.Errorf("pending pipeline %+v", pl)
+	}
+	e.Succeed(t, e.MustTake(t, runner, nil))
+	e.Succeed(t, e.MustTake(t, runner, nil))
+	e.call(t, "GET", fmt.Sprintf("%s/pipelines/%d", path, created.ID), e.AdminToken, nil).want(t, http.StatusOK, &pl)
+	// deploy is manual: the pipeline succeeds without it, as in GitLab.
+	if pl.Status != "success" || pl.StartedAt == nil || pl.FinishedAt == nil || pl.DetailedStatus.Label != "passed" {
+		t.Errorf("finished pipeline %+v", pl)
+	}
+	// Anonymous callers see nothing of a private project.
+	e.call(t, "GET", fmt.Sprintf("%s/pipelines/%d", path, created.ID), "", nil).wantError(t, http.StatusNotFound, "404 Project Not Found")
+}

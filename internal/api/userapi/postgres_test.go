@@ -22,8 +22,8 @@ func TestTheAPIWorksOnPostgreSQL(t *testing.T) {
 	e.call(t, "POST", "/api/v4/projects", e.AdminToken, map[string]any{"path": "empty", "namespace_id": g.ID}).
 		wantError(t, http.StatusBadRequest, "path has already been taken")
 
-	pr, path := e.Project(t, e.Group(t, "lab", "free"), "app", map[string]string{".gitlab-ci.yml": twoStages}), ""
-	path = "/api/v4/projects/" + itoa(pr.ID)
+	pr := e.Project(t, e.Group(t, "lab", "free"), "app", map[string]string{".gitlab-ci.yml": twoStages})
+	path := "/api/v4/projects/" + itoa(pr.ID)
 	e.call(t, "POST", path+"/variables", e.AdminToken, map[string]any{"key": "TOKEN", "value": "abcdefgh12", "masked": true}).
 		want(t, http.StatusCreated, nil)
 	for range 25 {

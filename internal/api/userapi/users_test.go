@@ -1,6 +1,7 @@
 package userapi_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -172,4 +173,49 @@ func TestUnknownAPIPathsAnswerGitLabs404(t *testing.T) {
 	if body.Error != "404 Not Found" {
 		t.Errorf("body %+v", body)
 	}
+}
+
+func TestUsersAreShownWithPrivateFieldsOnlyToThemselvesAndAdministrators(t *testing.T) {
+	e := newEnv(t)
+	bob, bobToken := e.user(t, "bob")
+	ctx := context.Background()
+	bob.Email = "bob@example.com"
+	if err := e.Store.Users.UpdateUser(ctx, bob); err != nil {
+		t.Fatal(err)
+	}
+	_, carolToken := e.user(t, "carol")
+	for _, tc := range []struct {
+		who, token string
+		private    bool
+	}{{"bob", bobToken, true}, {"admin", e.AdminToken, true}, {"carol", carolToken, false}} {
+		var u entity.User
+		e.call(t, "GET", "/api/v4/users/"+itoa(bob.ID), tc.token, nil).want(t, http.StatusOK, &u)
+		if u.Username != "bob" || (u.Email != "") != tc.private || (u.IsAdmin != nil) != tc.private {
+			t.Errorf("%s sees %+v", tc.who, u)
+		}
+	}
+	var found []entity.User
+	e.call(t, "GET", "/api/v4/users?username=carol", bobToken, nil).want(t, http.StatusOK, &found)
+	if len(found) != 1 || found[0].Username != "carol" {
+		t.Errorf("users?username=carol: %+v", found)
+	}
+	e.call(t, "GET", "/api/v4/users?username=nobody", bobToken, nil).want(t, http.StatusOK, &found)
+	if len(found) != 0 {
+		t.Errorf("users?username=nobody: %+v", found)
+	}
+	e.call(t, "GET", "/api/v4/users/999", bobToken, nil).wantError(t, http.StatusNotFound, "404 User Not Found")
+}
+
+func TestMetadataSaysWhatIsRunning(t *testing.T) {
+	e := newEnv(t)
+	var m struct {
+		Version    string `json:"version"`
+		Revision   string `json:"revision"`
+		Enterprise *bool  `json:"enterprise"`
+	}
+	e.call(t, "GET", "/api/v4/metadata", e.AdminToken, nil).want(t, http.StatusOK, &m)
+	if m.Version == "" || m.Revision == "" || m.Enterprise == nil || *m.Enterprise {
+		t.Errorf("metadata %+v", m)
+	}
+	e.call(t, "GET", "/api/v4/metadata", "", nil).wantError(t, http.StatusUnauthorized)
 }
