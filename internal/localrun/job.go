@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -51,7 +52,7 @@ func (l *lifecycles) get(mt *machine.Type) (*runner.Lifecycle, error) {
 func (p *Pipeline) newLifecycles() *lifecycles {
 	return &lifecycles{byMT: map[string]*runner.Lifecycle{}, base: runner.Config{
 		Name:            runnerName,
-		SystemID:        systemID(p.state.dir),
+		SystemID:        SystemID(p.state.dir),
 		Executor:        p.opts.Executor,
 		BuildsDir:       p.state.builds(),
 		CacheDir:        p.state.cache(),
@@ -62,10 +63,15 @@ func (p *Pipeline) newLifecycles() *lifecycles {
 	}}
 }
 
-// systemID identifies this working tree's runner in the labels of what executors
-// create, so that leftovers of a crashed kiln exec can be reaped.
-func systemID(stateDir string) string {
-	return "kiln-exec-" + shortHash(stateDir)
+// SystemID identifies the runner of the kiln exec that uses stateDir: executors label
+// what they create with it (so a later kiln exec can reap what a crashed one left),
+// and GPU leases name it.
+func SystemID(stateDir string) string {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		abs = stateDir
+	}
+	return "kiln-exec-" + shortHash(abs)
 }
 
 // machineType is the job's machine type: the one given with --machine-type, else the

@@ -164,7 +164,7 @@ func (s *scheduler) skipReason(js *jobState) string {
 // resource_group is held waits for it.
 func (s *scheduler) dispatch() {
 	for _, js := range s.p.jobs {
-		if js.status != StatusPending && js.status != StatusWaitingForResource {
+		if (js.status != StatusPending && js.status != StatusWaitingForResource) || js.awaitsGPU {
 			continue
 		}
 		if rg := js.job.ResourceGroup; rg != "" && s.groups[rg] {
@@ -214,6 +214,17 @@ func (s *scheduler) finish(f finished) {
 		delete(s.groups, rg)
 	}
 	s.running--
+	for _, other := range s.p.jobs {
+		other.awaitsGPU = false // a job ended: GPUs may be free
+	}
+	if o.Requeue && !s.stopped && s.running > 0 {
+		// The GPUs it needs are leased to a running job: it waits for one to end, as
+		// a job goes back to the queue on GitLab.
+		js.status, js.awaitsGPU = StatusPending, true
+		js.attempt--
+		s.p.out.progress(ansiGrey, "%s: waiting for a free GPU (%s)", js.job.Name, o.Message)
+		return
+	}
 	js.outcome, js.duration = &o, o.Duration
 	js.allowFailure = allowedToFail(js.job, o)
 	if !s.stopped && shouldRetry(js.job.Retry, js.attempt, o) {

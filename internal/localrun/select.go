@@ -19,6 +19,8 @@ type jobState struct {
 	deps  []string
 	// played says a manual job runs (named on the command line or with --manual).
 	played bool
+	// awaitsGPU: its GPUs were all leased to running jobs; it waits for one to end.
+	awaitsGPU bool
 
 	status  string
 	reason  string // why a job did not run, for people
