@@ -45,6 +45,7 @@ saas-linux-medium-amd64-gpu-standard gives a job one GPU.`,
 		newProjectCmd(),
 		newPipelineCmd(),
 		newJobCmd(),
+		newExecCmd(),
 	)
 	return root
 }
