@@ -25,6 +25,7 @@ out=${OUT:-$(mktemp -d)}
 bin=${KILN_BIN_DIR:-bin}
 python=${KILN_GPU_SMOKE_PYTHON:-python3}
 mkdir -p "$out" "$bin"
+bin=$(cd "$bin" && pwd) # absolute: step 4 runs kiln from another directory
 declare -a rows
 failed=0
 
@@ -91,7 +92,7 @@ if [ -x "$bin/kiln" ] && "$bin/kiln" exec --help >/dev/null 2>&1; then
 	    - for i in $(seq 120); do nvidia-smi --query-compute-apps=pid --format=csv,noheader | grep -qw "$leftover" && break; sleep 0.5; done
 	YAML
 	(cd "$repo" && git init -q && git add . && git -c user.name=smoke -c user.email=smoke@example.invalid commit -qm smoke)
-	(cd "$repo" && KILN_GPU_STATE_DIR="$out/state" "$OLDPWD/$bin/kiln" exec --executor shell gpu-smoke) >"$out/exec.log" 2>&1
+	(cd "$repo" && KILN_GPU_STATE_DIR="$out/state" "$bin/kiln" exec --executor shell gpu-smoke) >"$out/exec.log" 2>&1
 	status=$?
 	# (The log also echoes each command: match the output's shapes, not the commands'.)
 	leased=$(grep -m1 -o 'CUDA_VISIBLE_DEVICES=\(GPU\|MIG\)-[^ ",]*' "$out/exec.log" | cut -d= -f2)
