@@ -105,7 +105,7 @@ func TestMachineTypesPageListsTheCatalog(t *testing.T) {
 	}
 	gpuRow := page.Body[strings.Index(page.Body, `<tr id="saas-linux-medium-amd64-gpu-standard">`):]
 	gpuRow = gpuRow[:strings.Index(gpuRow, "</tr>")]
-	for _, want := range []string{"<td>4</td>", "<td>15 GB</td>", "<td>50 GB</td>", "1 ×", "16 GB", "<td>7</td>", "Premium, Ultimate", "1 online", "0 of 2 GPUs free"} {
+	for _, want := range []string{"<td>4</td>", "<td>15 GB</td>", "<td>50 GB</td>", "1 GPU, 16 GB", "<td>7</td>", "Premium, Ultimate", "1 online", "0 of 2 GPUs free"} {
 		if !strings.Contains(gpuRow, want) {
 			t.Errorf("the GPU machine type's row misses %q:\n%s", want, gpuRow)
 		}
