@@ -27,6 +27,9 @@ type jobData struct {
 	Log       logView
 }
 
+// sizeHint is about how large the page is: mostly its log.
+func (d jobData) sizeHint() int { return len(d.Log.HTML) }
+
 // logView is the log panel: its first render and what follow mode needs.
 type logView struct {
 	HTML      template.HTML

@@ -64,6 +64,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	v := view{Title: title, User: viewer(r), CSRF: h.csrfFor(r), Path: r.URL.RequestURI(), Assets: h.assetV, Data: data}
 	var b bytes.Buffer
+	if s, ok := data.(interface{ sizeHint() int }); ok {
+		b.Grow(s.sizeHint() + 32<<10)
+	}
 	if err := t.t.ExecuteTemplate(&b, "layout", v); err != nil {
 		h.serverError(w, r, fmt.Errorf("web: rendering page %s: %w", page, err))
 		return

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -9,6 +8,7 @@ import (
 	"path"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/kiln-ci/kiln/internal/store"
 	"github.com/kiln-ci/kiln/internal/web/joblog"
@@ -23,8 +23,8 @@ func renderLog(data []byte, state string, final bool) (template.HTML, int, strin
 	if err != nil {
 		return "", 0, "", err
 	}
-	var b bytes.Buffer
-	b.Grow(len(data) * 3)
+	var b strings.Builder // its String does not copy
+	b.Grow(len(data)*6 + 512)
 	n, err := joblog.Render(&b, &st, data, final)
 	if err != nil {
 		return "", 0, "", err

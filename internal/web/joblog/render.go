@@ -27,7 +27,7 @@ const MaxPartialLine = 64 << 10
 // chunk gets a hidden <div class="section-end"> with data-duration, for the page's
 // script to put there.
 func Render(w io.Writer, st *State, data []byte, final bool) (int, error) {
-	r := renderer{st: st, out: make([]byte, 0, min(len(data)*4, 64<<20)+1024)}
+	r := renderer{st: st, out: make([]byte, 0, min(len(data)*6, 64<<20)+1024)}
 	consumed := 0
 	for consumed < len(data) {
 		rest := data[consumed:]
