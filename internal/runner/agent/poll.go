@@ -20,13 +20,15 @@ type workerState struct {
 	log *slog.Logger
 	sem chan struct{} // the worker's own limit; nil when unlimited
 
+	ended chan struct{} // a job ended: a place Admit refused may be free now
+
 	mu       sync.Mutex
 	slots    map[int]bool           // CI_CONCURRENT_ID in use
 	projects map[int64]map[int]bool // CI_CONCURRENT_PROJECT_ID in use, per project
 }
 
 func newWorkerState(a *Agent, w *Worker) *workerState {
-	s := &workerState{a: a, w: w, log: a.log.With("runner", w.Name),
+	s := &workerState{a: a, w: w, log: a.log.With("runner", w.Name), ended: make(chan struct{}, 1),
 		slots: map[int]bool{}, projects: map[int64]map[int]bool{}}
 	if w.Limit > 0 {
 		s.sem = make(chan struct{}, w.Limit)
@@ -81,7 +83,7 @@ func (s *workerState) poll(ctx, jobCtx context.Context) {
 			release, ok := s.w.Admit()
 			if !ok {
 				s.release()
-				if !s.a.wait(ctx, s.a.cfg.CheckInterval) {
+				if !s.waitForPlace(ctx) {
 					return
 				}
 				continue
@@ -118,11 +120,36 @@ func (s *workerState) poll(ctx, jobCtx context.Context) {
 		s.a.jobs.Add(1)
 		go func() {
 			defer s.a.jobs.Done()
+			defer s.jobEnded()
 			defer s.release()
 			defer admitted()
 			s.run(jobCtx, job)
 		}()
 	}
+}
+
+// jobEnded wakes a poller waiting for a place (waitForPlace).
+func (s *workerState) jobEnded() {
+	select {
+	case s.ended <- struct{}{}:
+	default:
+	}
+}
+
+// waitForPlace waits check_interval, or less when one of the worker's jobs ends
+// first (its GPUs may be free now); it reports false when polling should stop.
+func (s *workerState) waitForPlace(ctx context.Context) bool {
+	t := time.NewTimer(s.a.cfg.CheckInterval)
+	defer t.Stop()
+	select {
+	case <-s.a.stop:
+		return false
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-s.ended:
+	}
+	return true
 }
 
 // info is the runner's info as it is now.
