@@ -51,7 +51,7 @@ func newEnv(t *testing.T) *env { t.Helper(); return newEnvOn(t, coordinatortest.
 
 // newEnvOn is newEnv on a store engine (coordinatortest.SQLite or Postgres, which
 // skips unless a test PostgreSQL is configured).
-func newEnvOn(t *testing.T, engine string) *env {
+func newEnvOn(t testing.TB, engine string) *env {
 	t.Helper()
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
