@@ -182,7 +182,7 @@ func (j *jobRun) prepare(ctx context.Context) (Outcome, bool) {
 	}
 	spec := executor.Spec{
 		JobID: j.job.ID, RunnerID: cfg.SystemID, JobName: j.job.JobInfo.Name, HostDir: j.hostDir,
-		Image: j.job.Image, Services: j.job.Services, Credentials: j.job.Credentials,
+		Image: expandImage(j.job.Image, j.job.Variables), Services: expandImages(j.job.Services, j.job.Variables), Credentials: j.job.Credentials,
 		Labels: map[string]string{"dev.kiln.project": strconv.FormatInt(j.job.JobInfo.ProjectID, 10)},
 	}
 	if mt := cfg.MachineType; mt != nil {
@@ -254,4 +254,27 @@ func (j *jobRun) acquireDevices(ctx context.Context) (Outcome, bool) {
 		j.log.Printf("Leased GPUs: %s", strings.Join(d.IDs, ", "))
 	}
 	return Outcome{}, true
+}
+
+// expandImage expands variables in an image's name and alias, as gitlab-runner does
+// before pulling (image: $BUILD_IMAGE, often from a dotenv report); entrypoint and
+// command are left as written.
+func expandImage(img jobspec.Image, vars jobspec.Variables) jobspec.Image {
+	if !strings.Contains(img.Name+img.Alias, "$") {
+		return img
+	}
+	expanded := vars.ExpandValues()
+	img.Name, img.Alias = expanded.Expand(img.Name), expanded.Expand(img.Alias)
+	return img
+}
+
+func expandImages(imgs []jobspec.Image, vars jobspec.Variables) []jobspec.Image {
+	if len(imgs) == 0 {
+		return imgs
+	}
+	out := make([]jobspec.Image, len(imgs))
+	for i, img := range imgs {
+		out[i] = expandImage(img, vars)
+	}
+	return out
 }
