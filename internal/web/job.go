@@ -146,12 +146,8 @@ func (h *Handler) renderTail(r *http.Request, j *store.Job) (template.HTML, int6
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", 0, "", 0, 0, err
 	}
-	if start > 0 {
-		nl := bytes.IndexByte(data, '\n')
-		if nl < 0 {
-			nl = len(data) - 1
-		}
-		data, start = data[nl+1:], start+int64(nl)+1
+	if nl := bytes.IndexByte(data, '\n'); start > 0 && nl >= 0 {
+		data, start = data[nl+1:], start+int64(nl)+1 // start at a line
 	}
 	html, consumed, st, err := renderLog(data, "", j.Status.Finished())
 	if err != nil {

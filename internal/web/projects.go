@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kiln-ci/kiln/internal/api/auth"
 	"github.com/kiln-ci/kiln/internal/coordinator"
 	"github.com/kiln-ci/kiln/internal/store"
 )
@@ -207,12 +208,16 @@ type pipelineRow struct {
 }
 
 type pipelinesData struct {
-	Project   *store.Project
-	CloneURL  string
-	CanWrite  bool
-	Pipelines []pipelineRow
-	Page      int
-	More      bool
+	Project  *store.Project
+	CloneURL string
+	CanWrite bool
+	// Quota is the compute-quota warning of the project's top-level namespace, shown
+	// to those who may run pipelines; QuotaSevere when 5 % or less is left.
+	Quota       string
+	QuotaSevere bool
+	Pipelines   []pipelineRow
+	Page        int
+	More        bool
 }
 
 func (h *Handler) pipelinesPage(w http.ResponseWriter, r *http.Request, full string, _ int64) {
@@ -230,6 +235,14 @@ func (h *Handler) pipelinesPage(w http.ResponseWriter, r *http.Request, full str
 	}
 	data := pipelinesData{Project: p, CloneURL: h.svc.ExternalURL() + "/" + p.FullPath + ".git",
 		CanWrite: canWrite(r, access), Page: page, More: len(pls) > pageSize}
+	if access >= auth.WriteAccess {
+		rep, err := h.svc.ComputeUsage(ctx, p.NamespaceID)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		data.Quota, data.QuotaSevere = rep.Warning(), rep.Exceeded || (rep.Level >= 0 && rep.Level <= 5)
+	}
 	names := usernames{h: h}
 	for _, pl := range pls[:min(len(pls), pageSize)] {
 		jobs, err := h.pipelineJobs(ctx, pl.ID)

@@ -160,3 +160,15 @@ func TestUsageQuotasShowGitLabsWarnings(t *testing.T) {
 	wantContains(t, mine, `<a href="/dev">dev</a>`)
 	wantNotContains(t, mine, `<a href="/low">`)
 }
+
+func TestAProjectsPipelinesWarnItsWritersOfASpentQuota(t *testing.T) {
+	e := newEnv(t)
+	p := e.project(t, "app", store.VisibilityPublic, threeStages)
+	if _, err := e.Store.Usage.AddMinutes(context.Background(), p.RootNamespaceID, store.MonthOf(time.Now()), 400); err != nil {
+		t.Fatal(err)
+	}
+	admin := e.browser(t)
+	admin.signIn(e.AdminToken)
+	wantContains(t, admin.get("/acme/app/-/pipelines"), `<div class="alert alert-danger" role="alert">compute quota exceeded: 400 of 400`)
+	wantNotContains(t, e.browser(t).get("/acme/app/-/pipelines"), "compute quota exceeded") // readers are not told
+}

@@ -159,13 +159,13 @@ func (h *Handler) csrfFor(r *http.Request) string {
 }
 
 // checkPost verifies that a form post comes from this site: its Origin (when the
-// browser sends one) is this host, and, for a signed-in user, it carries the
+// browser sends one) is the request's host or the external URL's (behind a proxy), and, for a signed-in user, it carries the
 // session's CSRF token. It answers 403 itself and returns false otherwise.
 func (h *Handler) checkPost(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if o := r.Header.Get("Origin"); o != "" {
 		u, err := url.Parse(o)
-		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		if err != nil || (!strings.EqualFold(u.Host, r.Host) && !strings.EqualFold(u.Host, h.host)) {
 			h.errorPage(w, r, http.StatusForbidden, "The request came from another site.")
 			return false
 		}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -64,7 +65,8 @@ type Handler struct {
 	now       func() time.Time
 	cfg       Config
 	keys      keys
-	secure    bool // cookies only over https
+	secure    bool   // cookies only over https
+	host      string // the external URL's host[:port]
 	mux       *http.ServeMux
 	subRoutes map[string]subRoute
 	pages     map[string]*pageTemplate
@@ -101,6 +103,9 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{
 		svc: cfg.Service, st: cfg.Service.Store(), auth: cfg.Auth, repos: cfg.Repos, log: cfg.Logger, now: cfg.Now,
 		cfg: cfg, keys: deriveKeys(cfg.SessionKey), secure: strings.HasPrefix(cfg.Service.ExternalURL(), "https://"),
+	}
+	if u, err := url.Parse(cfg.Service.ExternalURL()); err == nil {
+		h.host = u.Host
 	}
 	var err error
 	if h.assetV, err = assetVersion(); err != nil {
