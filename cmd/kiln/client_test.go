@@ -275,3 +275,27 @@ func TestStatusesAreColouredOnlyWhenAsked(t *testing.T) {
 		t.Error("NO_COLOR is set but output is coloured")
 	}
 }
+
+func TestRunnerCreatePrintsATokenTheRunnerAPIAccepts(t *testing.T) {
+	base := serverWithProject(t, clientTestCI)
+	out, errOut, code := kiln(t, "runner", "create", "--machine-type", "saas-linux-small-amd64", "--description", "host 1", "--json")
+	var created entity.RunnerCreated
+	if code != 0 || json.Unmarshal([]byte(out), &created) != nil || !strings.HasPrefix(created.Token, "glrt-") {
+		t.Fatalf("runner create: exit %d\n%s%s", code, out, errOut)
+	}
+	c, err := protocol.NewClient(protocol.ClientConfig{URL: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Verify(context.Background(), protocol.VerifyRunnerRequest{Token: created.Token})
+	if err != nil || res.ID != created.ID {
+		t.Errorf("verifying the new token: %+v %v", res, err)
+	}
+	out, _, code = kiln(t, "runner", "create", "--type", "project_type", "--project", "root/app", "--tag-list", "cuda,a100")
+	if code != 0 || !strings.Contains(out, "kiln runner register --url "+base+" --token glrt-") {
+		t.Errorf("project runner create:\n%s", out)
+	}
+	if _, errOut, code := kiln(t, "runner", "create", "--type", "group_type", "--group", "nope"); code == 0 || !strings.Contains(errOut, "group nope") {
+		t.Errorf("a runner of a missing group: exit %d %q", code, errOut)
+	}
+}

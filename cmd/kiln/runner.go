@@ -33,7 +33,8 @@ limit, output_limit, environment, [runners.docker] and [runners.kiln] with the
 machine type it serves).`,
 	}
 	cmd.PersistentFlags().StringP("config", "c", defaultRunnerConfig, "the runner's config.toml")
-	cmd.AddCommand(newRunnerRegisterCmd(), newRunnerRunCmd(), newRunnerVerifyCmd(), newRunnerUnregisterCmd())
+	cmd.AddCommand(newRunnerRegisterCmd(), newRunnerRunCmd(), newRunnerVerifyCmd(), newRunnerUnregisterCmd(),
+		newRunnerCreateCmd())
 	return cmd
 }
 

@@ -206,3 +206,26 @@ func (c *Client) MachineTypes(ctx context.Context) ([]entity.MachineType, error)
 	_, err := c.do(ctx, "GET", "/machine_types", nil, nil, &out)
 	return out, err
 }
+
+// CreateRunnerOptions are the fields of POST /user/runners; RunUntagged nil leaves
+// the server's default.
+type CreateRunnerOptions struct {
+	RunnerType  string   `json:"runner_type"`
+	GroupID     int64    `json:"group_id,omitempty"`
+	ProjectID   int64    `json:"project_id,omitempty"`
+	Description string   `json:"description,omitempty"`
+	TagList     []string `json:"tag_list,omitempty"`
+	RunUntagged *bool    `json:"run_untagged,omitempty"`
+	Paused      bool     `json:"paused,omitempty"`
+	Locked      bool     `json:"locked,omitempty"`
+	AccessLevel string   `json:"access_level,omitempty"`
+	// MachineType is Kiln's: the machine type the runner serves.
+	MachineType string `json:"machine_type,omitempty"`
+}
+
+// CreateRunner is POST /user/runners: the runner's id and its glrt- token.
+func (c *Client) CreateRunner(ctx context.Context, o CreateRunnerOptions) (*entity.RunnerCreated, error) {
+	var out entity.RunnerCreated
+	_, err := c.do(ctx, "POST", "/user/runners", nil, o, &out)
+	return &out, err
+}
