@@ -124,12 +124,16 @@ func when(t *time.Time) string {
 	return t.Local().Format("2006-01-02 15:04")
 }
 
-// seconds formats a duration in seconds as 1m05s; "-" for none.
+// seconds formats a duration in seconds as 1m5s (0.4s under ten seconds); "-" for none.
 func seconds(s *float64) string {
 	if s == nil {
 		return "-"
 	}
-	return (time.Duration(*s * float64(time.Second))).Round(time.Second).String()
+	d := time.Duration(*s * float64(time.Second))
+	if d < 10*time.Second {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 func short(sha string) string {

@@ -46,12 +46,13 @@ func (e Error) Text() string {
 
 // UserBasic is GitLab's UserBasic.
 type UserBasic struct {
-	ID        int64  `json:"id"`
-	Username  string `json:"username"`
-	Name      string `json:"name"`
-	State     string `json:"state"`
-	AvatarURL string `json:"avatar_url"`
-	WebURL    string `json:"web_url"`
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	// AvatarURL is null: Kiln keeps no avatars.
+	AvatarURL *string `json:"avatar_url"`
+	WebURL    string  `json:"web_url"`
 }
 
 // User is GitLab's User (and UserWithAdmin: Email and IsAdmin are shown to the user
@@ -82,14 +83,14 @@ type PersonalAccessToken struct {
 // Namespace is GitLab's Namespace, with the plan of its top-level namespace (as
 // GitLab.com shows it).
 type Namespace struct {
-	ID        int64  `json:"id"`
-	Name      string `json:"name"`
-	Path      string `json:"path"`
-	Kind      string `json:"kind"` // "user" or "group"
-	FullPath  string `json:"full_path"`
-	ParentID  *int64 `json:"parent_id"`
-	AvatarURL string `json:"avatar_url"`
-	WebURL    string `json:"web_url"`
+	ID        int64   `json:"id"`
+	Name      string  `json:"name"`
+	Path      string  `json:"path"`
+	Kind      string  `json:"kind"` // "user" or "group"
+	FullPath  string  `json:"full_path"`
+	ParentID  *int64  `json:"parent_id"`
+	AvatarURL *string `json:"avatar_url"`
+	WebURL    string  `json:"web_url"`
 	// Plan is Kiln's: free, premium or ultimate, the top-level namespace's plan.
 	Plan string `json:"plan"`
 }
