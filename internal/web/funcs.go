@@ -22,10 +22,9 @@ func (h *Handler) funcs() template.FuncMap {
 		"label":     statusLabel,
 		"ago":       h.ago,
 		"duration":  formatDuration,
-		"since":     func(t time.Time) string { return formatDuration(h.now().Sub(t)) },
 		"short":     shortSHA,
 		"gb":        machine.FormatGB,
-		"gib":       machine.FormatBytes,
+		"gib":       formatSize,
 		"minutes":   formatMinutes,
 		"percent":   func(f float64) string { return strconv.FormatFloat(math.Floor(f*10)/10, 'f', -1, 64) },
 		"join":      strings.Join,
@@ -233,4 +232,17 @@ func title(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// formatSize prints a byte count of any integer type in binary units ("12 GiB").
+func formatSize(n any) string {
+	switch v := n.(type) {
+	case uint64:
+		return machine.FormatBytes(v)
+	case int64:
+		return machine.FormatBytes(uint64(max(v, 0)))
+	case int:
+		return machine.FormatBytes(uint64(max(v, 0)))
+	}
+	return fmt.Sprint(n)
 }

@@ -298,3 +298,35 @@ func TestRunPipelineFromTheForm(t *testing.T) {
 	wantStatus(t, bad, http.StatusBadRequest)
 	wantContains(t, bad, "no-such-branch")
 }
+
+func TestJobPagesSayWhyAJobWaits(t *testing.T) {
+	e := newEnv(t)
+	p := e.project(t, "app", store.VisibilityPublic, `
+stages: [build, deploy]
+wait-for-runner:
+  stage: build
+  tags: [saas-linux-medium-amd64]
+  script: [make]
+later:
+  stage: build
+  when: delayed
+  start_in: 1 hour
+  script: [make]
+by-hand:
+  stage: build
+  when: manual
+  script: [make]
+`)
+	pl := e.CreatePipeline(t, p, "main")
+	jobs := e.Jobs(t, pl.ID)
+	b := e.browser(t)
+	for name, want := range map[string]string{
+		"wait-for-runner": "This job is pending: it waits for a runner of machine type <code>saas-linux-medium-amd64</code> with the tags <code>saas-linux-medium-amd64</code>.",
+		"later":           "This is a delayed job: it runs at <time",
+		"by-hand":         "This job requires a manual action",
+	} {
+		page := b.get(fmt.Sprintf("/acme/app/-/jobs/%d", jobs[name].ID))
+		wantStatus(t, page, http.StatusOK)
+		wantContains(t, page, want, `data-follow="true"`)
+	}
+}

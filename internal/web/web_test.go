@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -28,13 +29,22 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := coordinatortest.New(t, coordinatortest.Options{})
-	h, err := web.New(web.Config{Service: e.Service, Auth: auth.New(e.Store.Users, nil), Repos: e.Repos})
+	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h, err := web.New(web.Config{Service: e.Service, Auth: auth.New(e.Store.Users, nil), Repos: e.Repos, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ui := httptest.NewServer(h)
 	t.Cleanup(ui.Close)
 	return &env{Env: e, UI: ui, Web: h}
+}
+
+// testLog sends the UI's warnings and errors to the test's log.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // browser is an HTTP client with a cookie jar that does not follow redirects.
