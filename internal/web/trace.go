@@ -40,8 +40,9 @@ type traceReply struct {
 	State  string `json:"state"`
 	Size   int64  `json:"size"`
 	HTML   string `json:"html"`
-	// Reset says the log was rewritten (the runner resent it from the start, or the
-	// page's offset is past its end): replace what is shown with HTML.
+	// Reset says to replace what is shown with HTML: the log was rewritten (the runner
+	// resent it from the start), or the page is more than MaxLogBytes behind and HTML
+	// is the log's last part.
 	Reset bool `json:"reset,omitempty"`
 	// Complete says the job is finished and its whole log was sent: stop polling.
 	Complete bool         `json:"complete"`
@@ -89,7 +90,9 @@ func (h *Handler) jobTrace(w http.ResponseWriter, r *http.Request, full string, 
 		return
 	}
 	reply := traceReply{Status: j.Status}
-	if offset > info.Size {
+	// Past the end, the log was rewritten; far behind, the page starts over at the
+	// log's last part, as a page load does, so no poll reads more than that.
+	if offset > info.Size || info.Size-offset > h.cfg.MaxLogBytes {
 		html, consumed, st, start, size, err := h.renderTail(r, j)
 		if err != nil {
 			h.log.Error("rendering a trace", "job", j.ID, "error", err)

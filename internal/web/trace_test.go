@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/coordinator"
 	"github.com/kiln-ci/kiln/internal/protocol"
 	"github.com/kiln-ci/kiln/internal/store"
+	"github.com/kiln-ci/kiln/internal/web"
 )
 
 // traceReply is what trace.json answers.
@@ -146,4 +147,22 @@ func TestTraceJSONRefusesBadOffsetsAndStates(t *testing.T) {
 func jobUpdate(state, trace string) coordinator.JobUpdate {
 	return coordinator.JobUpdate{State: state, Checksum: fmt.Sprintf("crc32:%08x", crc32.ChecksumIEEE([]byte(trace))),
 		Bytesize: int64(len(trace))}
+}
+
+func TestAPollFarBehindStartsOverAtTheLogsLastPart(t *testing.T) {
+	e := newEnv(t)
+	p := e.project(t, "app", store.VisibilityPublic, threeStages)
+	r := e.small(t)
+	e.CreatePipeline(t, p, "main")
+	job := e.take(t, r)
+	var log strings.Builder
+	for i := 0; log.Len() < 3*web.DefaultMaxLogBytes; i++ {
+		fmt.Fprintf(&log, "line %07d\n", i)
+	}
+	size := e.appendTrace(t, job, 0, log.String())
+	reply := e.browser(t).poll(fmt.Sprintf("/acme/app/-/jobs/%d", job.ID), 0, "")
+	if !reply.Reset || reply.Offset != size || strings.Contains(reply.HTML, "line 0000000") ||
+		!strings.Contains(reply.HTML, strings.TrimSpace(log.String()[strings.LastIndex(strings.TrimSuffix(log.String(), "\n"), "\n")+1:])) {
+		t.Errorf("a poll from 0 of a %d-byte log: reset %v offset %d (want %d), %d bytes of HTML", size, reply.Reset, reply.Offset, size, len(reply.HTML))
+	}
 }
