@@ -162,9 +162,10 @@ func addPattern(root, pat string, set map[string]bool) (int, error) {
 	return found, err
 }
 
-// addTree adds rel and, for a directory (not a link to one), everything below it.
+// addTree adds rel and, for a directory (not a link to one), everything below it. It
+// returns how many entries it walked, those another path had added already included:
+// like gitlab-runner, each path reports what it matched on its own.
 func addTree(root, rel string, set map[string]bool) (int, error) {
-	before := len(set)
 	full := filepath.Join(root, filepath.FromSlash(rel))
 	st, err := os.Lstat(full)
 	if err != nil {
@@ -174,6 +175,7 @@ func addTree(root, rel string, set map[string]bool) (int, error) {
 		set[rel] = true
 		return 1, nil
 	}
+	n := 0
 	err = filepath.WalkDir(full, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil
@@ -181,10 +183,11 @@ func addTree(root, rel string, set map[string]bool) (int, error) {
 		r, _ := filepath.Rel(root, p)
 		if r = filepath.ToSlash(r); r != "." {
 			set[r] = true
+			n++
 		}
 		return nil
 	})
-	return len(set) - before, err
+	return n, err
 }
 
 // addParents adds the directories above rel, so an archive restores them.

@@ -133,3 +133,33 @@ func TestSelectCountsMatchesNotTheParentsAddedForThem(t *testing.T) {
 		t.Errorf("messages = %+v, want gitlab-runner's count of 1", res.Messages)
 	}
 }
+
+func TestEveryPathCountsWhatItMatchesEvenWhenAnotherPathAddedItFirst(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{".cache/file1", ".cache/.hidden", ".cache2/foo/bar/file1"} {
+		p := filepath.Join(root, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := Select(context.Background(), root, Spec{Paths: []string{".cache", ".cache/", ".cache2/*/bar", ".cache2/**/bar"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range res.Messages {
+		got = append(got, m.Text)
+	}
+	want := []string{
+		".cache: found 3 matching artifact files and directories",
+		".cache/: found 3 matching artifact files and directories",
+		".cache2/*/bar: found 2 matching artifact files and directories",
+		".cache2/**/bar: found 2 matching artifact files and directories",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("messages = %q, want %q", got, want)
+	}
+}
