@@ -31,7 +31,7 @@ func (s *Service) admit(ctx context.Context, j *store.Job) (*refusal, error) {
 	if !ok {
 		return nil, nil // the catalog changed since the pipeline was created; runners decide
 	}
-	root, err := s.st.Namespaces.Namespace(ctx, j.RootNamespaceID)
+	root, err := s.namespace(ctx, j.RootNamespaceID)
 	if err != nil {
 		return nil, fmt.Errorf("reading namespace %d of job %d: %w", j.RootNamespaceID, j.ID, err)
 	}

@@ -36,7 +36,7 @@ func (s *Service) finish(ctx context.Context, j *store.Job, o outcome) (*store.J
 		"failure_reason", done.FailureReason, "runner", done.RunnerID, "duration", done.Duration())
 	var runner *store.Runner
 	if done.RunnerID != 0 {
-		if runner, err = s.st.Runners.Runner(ctx, done.RunnerID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if runner, err = s.runner(ctx, done.RunnerID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.log.Error("reading a job's runner", "job", done.ID, "runner", done.RunnerID, "error", err)
 		}
 	}

@@ -12,33 +12,52 @@ import (
 	"github.com/kiln-ci/kiln/internal/store"
 )
 
-// buildPayload completes a claimed job's compiled payload (package payload).
-func (s *Service) buildPayload(ctx context.Context, j *store.Job, r *store.Runner, token string) (*jobspec.Job, error) {
+// buildPayload completes a claimed job's compiled payload (package payload) and
+// returns it with the job's pipeline.
+func (s *Service) buildPayload(ctx context.Context, j *store.Job, r *store.Runner, token string) (*jobspec.Job, *store.Pipeline, error) {
 	pl, err := s.st.Pipelines.Pipeline(ctx, j.PipelineID)
 	if err != nil {
-		return nil, fmt.Errorf("reading pipeline %d: %w", j.PipelineID, err)
+		return nil, nil, fmt.Errorf("reading pipeline %d: %w", j.PipelineID, err)
 	}
-	p, err := s.st.Projects.Project(ctx, j.ProjectID)
+	p, err := s.project(ctx, j.ProjectID)
 	if err != nil {
-		return nil, fmt.Errorf("reading project %d: %w", j.ProjectID, err)
+		return nil, nil, fmt.Errorf("reading project %d: %w", j.ProjectID, err)
 	}
 	deps, err := s.dependencies(ctx, j)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	vars, err := s.settingVariables(ctx, p.ID, pl.Protected)
-	if err != nil {
-		return nil, err
+	var keys []string
+	if slices.ContainsFunc(deps, func(d payload.Dependency) bool { return len(d.Dotenv) > 0 }) {
+		// Only dotenv variables need to know which keys the settings own.
+		vars, err := s.settingVariables(ctx, p.ID, pl.Protected)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = vars.keys
+		for _, v := range pl.Variables {
+			keys = append(keys, v.Key)
+		}
 	}
-	keys := vars.keys
-	for _, v := range pl.Variables {
-		keys = append(keys, v.Key)
-	}
-	return payload.Build(payload.Input{
+	job, err := payload.Build(payload.Input{
 		Server: s.server, Job: j, Token: token, Pipeline: pl, Project: p, Runner: r,
 		Dependencies: deps, SettingKeys: keys, TimeoutSeconds: s.effectiveTimeout(j, r),
 		DefaultGitDepth: s.cfg.DefaultGitDepth, QueuedFor: j.StartedAt.Sub(j.QueuedAt),
 	})
+	return job, pl, err
+}
+
+// project reads a project, briefly cached.
+func (s *Service) project(ctx context.Context, id int64) (*store.Project, error) {
+	if p, ok := s.projects.get(id, s.now()); ok {
+		return &p, nil
+	}
+	p, err := s.st.Projects.Project(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.projects.put(id, *p, s.now())
+	return p, nil
 }
 
 // effectiveTimeout is a job's timeout in seconds: its own (or the project's), capped
@@ -118,4 +137,17 @@ func parseDotenv(r io.Reader, format string, limits dotenv.Limits) ([]dotenv.Var
 		return nil, err
 	}
 	return dotenv.Parse(data, limits)
+}
+
+// namespace reads a namespace (for its plan), briefly cached.
+func (s *Service) namespace(ctx context.Context, id int64) (*store.Namespace, error) {
+	if n, ok := s.namespaces.get(id, s.now()); ok {
+		return &n, nil
+	}
+	n, err := s.st.Namespaces.Namespace(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.namespaces.put(id, *n, s.now())
+	return n, nil
 }

@@ -35,9 +35,51 @@ func (s *Service) pipelineJobs(ctx context.Context, pipelineID int64) ([]store.J
 // pipeline's status is set from its jobs. It is safe to call at any time and from
 // several replicas: each job moves by compare-and-set, and the status is re-checked
 // after it is written.
+//
+// Within a replica, calls for one pipeline share work: a call made while the
+// pipeline is being processed waits for one more pass that starts after it (and so
+// sees its change) instead of running its own. Ten jobs of a pipeline finishing at
+// once cost two passes, not ten.
 func (s *Service) processPipeline(ctx context.Context, pipelineID int64) error {
-	unlock := s.lockPipeline(pipelineID)
-	defer unlock()
+	s.flightsMu.Lock()
+	if f := s.flights[pipelineID]; f != nil {
+		f.again = true
+		s.flightsMu.Unlock()
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	s.flights[pipelineID] = f
+	s.flightsMu.Unlock()
+	ctx = context.WithoutCancel(ctx) // others wait for this pass
+	for {
+		f.err = s.processOnce(ctx, pipelineID)
+		s.flightsMu.Lock()
+		if f.again && f.err == nil {
+			f.again = false
+			s.flightsMu.Unlock()
+			continue
+		}
+		delete(s.flights, pipelineID)
+		close(f.done)
+		s.flightsMu.Unlock()
+		return f.err
+	}
+}
+
+// flight is one pipeline's processing in progress.
+type flight struct {
+	again bool // a change came in during the pass: run another
+	done  chan struct{}
+	err   error
+}
+
+// processOnce is one processing of a pipeline (see processPipeline).
+func (s *Service) processOnce(ctx context.Context, pipelineID int64) error {
 	var jobs []store.Job
 	for round := 0; ; round++ {
 		var err error

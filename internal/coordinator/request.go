@@ -206,7 +206,7 @@ func (s *Service) claim(ctx context.Context, c *claimer, woken queue.Offer) (*jo
 				continue
 			}
 		}
-		p, err := s.buildPayload(ctx, j, c.runner, token)
+		p, pl, err := s.buildPayload(ctx, j, c.runner, token)
 		if err != nil {
 			log.Error("building a claimed job's payload; back to the queue", "error", err)
 			s.release(context.WithoutCancel(ctx), j)
@@ -214,7 +214,9 @@ func (s *Service) claim(ctx context.Context, c *claimer, woken queue.Offer) (*jo
 		}
 		s.metrics.pickup.Observe(j.StartedAt.Sub(j.QueuedAt).Seconds())
 		log.Info("job claimed", "pipeline", j.PipelineID, "name", j.Name, "queued_for", j.StartedAt.Sub(j.QueuedAt))
-		s.processLogged(ctx, j.PipelineID)
+		if pl.Status != store.StatusRunning { // a claim moves no other job: only the status may change
+			s.processLogged(context.WithoutCancel(ctx), j.PipelineID)
+		}
 		return p, nil
 	}
 	return nil, nil
@@ -222,7 +224,7 @@ func (s *Service) claim(ctx context.Context, c *claimer, woken queue.Offer) (*jo
 
 // quotaRefusal fails a hosted job whose namespace spent its quota.
 func (s *Service) quotaRefusal(ctx context.Context, j *store.Job) (*refusal, error) {
-	root, err := s.st.Namespaces.Namespace(ctx, j.RootNamespaceID)
+	root, err := s.namespace(ctx, j.RootNamespaceID)
 	if err != nil {
 		return nil, fmt.Errorf("reading namespace %d: %w", j.RootNamespaceID, err)
 	}

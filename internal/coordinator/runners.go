@@ -117,6 +117,7 @@ func (s *Service) UpdateRunner(ctx context.Context, r *store.Runner) error {
 	if err := s.st.Runners.UpdateRunner(ctx, r); err != nil {
 		return storeInput(err, fmt.Sprintf("updating runner %d", r.ID))
 	}
+	s.forgetRunner(r.ID)
 	s.hub.Changed()
 	return nil
 }
@@ -126,6 +127,7 @@ func (s *Service) DeleteRunner(ctx context.Context, id int64) error {
 	if err := s.st.Runners.DeleteRunner(ctx, id); err != nil {
 		return notFound(err, "runner", id)
 	}
+	s.forgetRunner(id)
 	s.log.Info("runner deleted", "runner", id)
 	return nil
 }
@@ -145,6 +147,7 @@ func (s *Service) ResetRunnerToken(ctx context.Context, r *store.Runner, oldToke
 	if err := s.st.Runners.ResetRunnerToken(ctx, r.ID, token, time.Time{}); err != nil {
 		return "", notFound(err, "runner", r.ID)
 	}
+	s.forgetRunner(r.ID)
 	s.log.Info("runner token reset", "runner", r.ID)
 	return token, nil
 }
@@ -155,6 +158,10 @@ func (s *Service) AuthenticateRunner(ctx context.Context, token string) (*store.
 	if token == "" {
 		return nil, newError(KindForbidden, nil, "403 Forbidden - runner token missing")
 	}
+	key := string(store.HashToken(token))
+	if r, ok := s.runnersByToken.get(key, s.now()); ok {
+		return &r, nil
+	}
 	r, err := s.st.Runners.RunnerByToken(ctx, token)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, newError(KindForbidden, err, "403 Forbidden - invalid runner token")
@@ -162,7 +169,28 @@ func (s *Service) AuthenticateRunner(ctx context.Context, token string) (*store.
 	if err != nil {
 		return nil, fmt.Errorf("authenticating a runner: %w", err)
 	}
+	s.runnersByToken.put(key, *r, s.now())
+	s.runnersByID.put(r.ID, *r, s.now())
 	return r, nil
+}
+
+// runner reads a runner, briefly cached.
+func (s *Service) runner(ctx context.Context, id int64) (*store.Runner, error) {
+	if r, ok := s.runnersByID.get(id, s.now()); ok {
+		return &r, nil
+	}
+	r, err := s.st.Runners.Runner(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.runnersByID.put(id, *r, s.now())
+	return r, nil
+}
+
+// forgetRunner drops cached runners after this replica changed one.
+func (s *Service) forgetRunner(id int64) {
+	s.runnersByToken.clear()
+	s.runnersByID.drop(id)
 }
 
 // Contact is what a runner says about itself on a call.

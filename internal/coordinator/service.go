@@ -87,10 +87,23 @@ type Service struct {
 	hub     *queue.Hub
 	metrics *metrics
 
-	pipelineLocks [64]sync.Mutex
-	contacts      contactCache
-	quotas        quotaCache
+	flightsMu sync.Mutex
+	flights   map[int64]*flight // pipelines being processed
+	contacts  contactCache
+	quotas    quotaCache
+	// Every runner call reads its runner and its job's project: keep them briefly.
+	runnersByToken *ttlCache[string, store.Runner] // by the token's hash
+	runnersByID    *ttlCache[int64, store.Runner]
+	projects       *ttlCache[int64, store.Project]
+	namespaces     *ttlCache[int64, store.Namespace]
 }
+
+// Cache lifetimes: how long another replica's change to a runner or project may take
+// to show here.
+const (
+	runnerCacheTTL  = 5 * time.Second
+	projectCacheTTL = 10 * time.Second
+)
 
 // New validates cfg and returns a Service.
 func New(cfg Config) (*Service, error) {
@@ -131,8 +144,13 @@ func New(cfg Config) (*Service, error) {
 		catalog: cfg.Catalog,
 		server:  predefined.Server{URL: u, Version: version.Version, Revision: version.Rev()},
 		hub:     queue.NewHub(),
+		flights: map[int64]*flight{},
 	}
 	s.quotas.ttl = 5 * time.Second
+	s.runnersByToken = newTTLCache[string, store.Runner](runnerCacheTTL, 100_000)
+	s.runnersByID = newTTLCache[int64, store.Runner](runnerCacheTTL, 100_000)
+	s.projects = newTTLCache[int64, store.Project](projectCacheTTL, 10_000)
+	s.namespaces = newTTLCache[int64, store.Namespace](projectCacheTTL, 10_000)
 	s.metrics, err = newMetrics(s, cfg.Metrics)
 	if err != nil {
 		return nil, err
@@ -181,11 +199,4 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-// lockPipeline serialises the processing of one pipeline within this replica.
-func (s *Service) lockPipeline(id int64) func() {
-	m := &s.pipelineLocks[uint64(id)%uint64(len(s.pipelineLocks))]
-	m.Lock()
-	return m.Unlock
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kiln-ci/kiln/internal/coordinator/payload"
 	"github.com/kiln-ci/kiln/internal/protocol"
@@ -28,6 +29,10 @@ func (s *Service) AuthenticateJob(ctx context.Context, token string) (*store.Job
 	}
 	return j, nil
 }
+
+// touchEvery is the least time between two recorded signs of life of a job; it is far
+// below any stuck timeout.
+const touchEvery = 5 * time.Second
 
 // JobUpdate is a runner's PUT /jobs/:id.
 type JobUpdate struct {
@@ -62,8 +67,12 @@ type JobUpdateResult struct {
 func (s *Service) UpdateJob(ctx context.Context, j *store.Job, u JobUpdate) (JobUpdateResult, error) {
 	switch u.State {
 	case protocol.StateRunning:
-		if err := s.st.Jobs.TouchJob(ctx, j.ID); err != nil && !errors.Is(err, store.ErrConflict) {
-			return JobUpdateResult{}, fmt.Errorf("recording contact for job %d: %w", j.ID, err)
+		// A touch is a sign of life for the stuck-job reaper; one right after the
+		// last (the runner's first PUT follows the claim) adds nothing.
+		if s.now().Sub(j.UpdatedAt) >= touchEvery {
+			if err := s.st.Jobs.TouchJob(ctx, j.ID); err != nil && !errors.Is(err, store.ErrConflict) {
+				return JobUpdateResult{}, fmt.Errorf("recording contact for job %d: %w", j.ID, err)
+			}
 		}
 		s.contactFromJob(ctx, j, u.Contact)
 		return JobUpdateResult{Status: string(j.Status)}, nil
@@ -152,7 +161,7 @@ func (s *Service) contactFromJob(ctx context.Context, j *store.Job, c Contact) {
 	if c.Info.Kiln == nil || j.RunnerID == 0 {
 		return
 	}
-	r, err := s.st.Runners.Runner(ctx, j.RunnerID)
+	r, err := s.runner(ctx, j.RunnerID)
 	if err != nil {
 		return
 	}

@@ -115,7 +115,7 @@ func (s *Service) charge(ctx context.Context, j *store.Job, runner *store.Runner
 		return
 	}
 	s.metrics.minutes.Add(minutes)
-	root, err := s.st.Namespaces.Namespace(ctx, j.RootNamespaceID)
+	root, err := s.namespace(ctx, j.RootNamespaceID)
 	if err != nil {
 		s.log.Error("reading a charged namespace", "namespace", j.RootNamespaceID, "error", err)
 		return

@@ -18,9 +18,11 @@ import (
 	"github.com/kiln-ci/kiln/internal/store"
 )
 
-// requestJob is POST /jobs/request: 201 with the job as JSON, or 204 when none came
-// within the long poll; X-GitLab-Last-Update on both. 403 only for a bad token,
-// never for a transient condition.
+// requestJob is POST /jobs/request: 201 with the job as JSON, or 204 with
+// X-GitLab-Last-Update when none came within the long poll. As in GitLab the 201 has
+// no X-GitLab-Last-Update, so a runner that got a job asks again without one and
+// claims at once (more jobs may be waiting). 403 only for a bad token, never for a
+// transient condition.
 func (h *Handler) requestJob(w http.ResponseWriter, r *http.Request) {
 	var req protocol.JobRequest
 	if !h.decode(w, r, &req) {
@@ -35,14 +37,14 @@ func (h *Handler) requestJob(w http.ResponseWriter, r *http.Request) {
 		Contact:    coordinator.Contact{SystemID: req.SystemID, Info: req.Info, IP: clientIP(r)},
 		LastUpdate: req.LastUpdate,
 	})
-	if lastUpdate != "" {
-		w.Header().Set(protocol.HeaderLastUpdate, lastUpdate)
-	}
 	if err != nil {
 		reply.Error(w, r, h.log, err)
 		return
 	}
 	if job == nil {
+		if lastUpdate != "" {
+			w.Header().Set(protocol.HeaderLastUpdate, lastUpdate)
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
