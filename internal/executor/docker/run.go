@@ -198,8 +198,19 @@ func (e *Environment) buildContainer(cmd executor.Command, name string) (*contai
 	}
 	init := true
 	host.Init = &init
-	return cfg, host, nil
+	var netcfg *network.NetworkingConfig
+	if e.network != "" {
+		// On its per-job network the job's container answers to "build", as with
+		// gitlab-runner (services can reach the job by that name).
+		netcfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			e.network: {Aliases: []string{buildAlias}},
+		}}
+	}
+	return cfg, host, netcfg
 }
+
+// buildAlias is the job container's host name on the per-job network.
+const buildAlias = "build"
 
 // hostConfig applies the configuration, limits and (when withDevices) devices.
 func (e *Environment) hostConfig(l executor.Limits, withDevices bool) *container.HostConfig {
