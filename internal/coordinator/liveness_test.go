@@ -167,3 +167,29 @@ func TestJobsOfTheNamespaceWithFewestRunningJobsGoFirstAndFIFOWithinAProject(t *
 		}
 	})
 }
+
+func TestAJobCreatedOnOneReplicaWakesARunnerWaitingOnAnother(t *testing.T) {
+	dir := t.TempDir()
+	a := coordinatortest.New(t, coordinatortest.Options{Engine: coordinatortest.Postgres, Dir: dir,
+		Configure: func(c *coordinator.Config) { c.LongPoll = 20 * time.Second }})
+	b := coordinatortest.New(t, coordinatortest.Options{Engine: coordinatortest.Postgres, Dir: dir, Schema: a.Schema})
+	p := a.Project(t, a.Group(t, "acme", machine.PlanFree), "app", map[string]string{".gitlab-ci.yml": "job:\n  script: [x]\n"})
+	r := small(t, a)
+	got := make(chan string, 1)
+	go func() {
+		if j := a.Take(t, r, nil, 15*time.Second); j != nil {
+			got <- j.JobInfo.Name
+		}
+		close(got)
+	}()
+	time.Sleep(300 * time.Millisecond) // the runner waits on replica a
+	start := time.Now()
+	b.CreatePipeline(t, p, "main") // the pipeline is made on replica b
+	name, ok := <-got
+	if !ok || name != "job" {
+		t.Fatalf("the runner waiting on replica a got %q", name)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the wake-up took %s: replica b's job should reach replica a's waiter through LISTEN/NOTIFY", d)
+	}
+}
