@@ -1,6 +1,8 @@
 package localrun_test
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -165,6 +167,18 @@ var gclShellCases3 = []gclCase{
 			skip: "gitlab-ci-local's own --validate-dependency-chain check of dependencies:; the case does not say what GitLab does"},
 	}},
 
+	{dir: "rules-changes", runs: []gclRun{
+		{name: "rules:changes (has changes))", setup: pushed("foo"), gclOnly: noImage,
+			gclExpect: gclExpect{pipeline: success, lines: map[string][]string{"alpine": {"Job is running"}, "matrix: [foo]": {"Job is running"}}}},
+		{name: "rules:changes:paths (has changes)", file: ".gitlab-ci-2.yml", setup: pushed("foo"), gclOnly: noImage,
+			gclExpect: gclExpect{pipeline: success, lines: map[string][]string{"alpine": {"Job is running"}, "matrix: [foo]": {"Job is running"}}}},
+		{name: "rules:changes (no changes)", setup: pushed("bar"), differs: noJobs,
+			gclExpect: gclExpect{err: "Pipeline will not run for the selected trigger"}},
+		{name: "rules:changes:paths (no changes)", file: ".gitlab-ci-2.yml", setup: pushed("bar"), differs: noJobs,
+			gclExpect: gclExpect{err: "Pipeline will not run for the selected trigger"}},
+		{name: "rules:changes --no-evaluate-rule-changes (no changes)", skip: "about gitlab-ci-local's --no-evaluate-rule-changes option only"},
+	}},
+
 	{dir: "variable-escaping", star: true, runs: []gclRun{{name: "variable-escaping <test $ character in CI/CD variable>", jobs: []string{"test $ character in CI/CD variable"},
 		gclExpect: gclExpect{pipeline: success, seq: map[string][]string{"test $ character in CI/CD variable": {`$ echo "$LS_CMD"`, `ls "-al" $TMP_DIR`}}}}}},
 
@@ -209,6 +223,21 @@ var gclShellCases3 = []gclCase{
 				`$ echo "HOME_VARIABLE=${HOME_VARIABLE}"`, "HOME_VARIABLE=home-value",
 				`$ echo "PROJECT_VARIABLE=${PROJECT_VARIABLE}"`, "PROJECT_VARIABLE=project-value",
 				`$ echo "PROD_ONLY_VARIABLE=${PROD_ONLY_VARIABLE}"`, "PROD_ONLY_VARIABLE=notprod"}}}}}},
+}
+
+// noJobs: when rules leave no job, GitLab creates no pipeline.
+const noJobs = "the rules leave no job: GitLab creates no pipeline ('Pipeline will not run for the selected trigger'); gitlab-ci-local runs nothing"
+
+// pushed makes origin have the branch as committed and adds an uncommitted file: the
+// files a push would change (gitlab-ci-local's mocked `git diff origin/main`) are
+// exactly that one.
+func pushed(file string) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		git(t, dir, "update-ref", "refs/remotes/origin/master", "HEAD")
+		if err := os.WriteFile(filepath.Join(dir, file), []byte("changed\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // predefinedFromRepo checks the commit's predefined variables against the repository.

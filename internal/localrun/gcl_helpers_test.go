@@ -57,7 +57,8 @@ func newDockerExecutor(t *testing.T) executor.Executor {
 			testenv.Missing(t, testenv.TierDocker, fmt.Sprintf("test image %s is missing (%v); run scripts/test-images.sh", img, err))
 		}
 	}
-	ex, err := docker.New(docker.Config{PullPolicy: []string{jobspec.PullIfNotPresent},
+	// Image-less jobs get the Debian image, as a runner's configured default image.
+	ex, err := docker.New(docker.Config{Image: debianImage, PullPolicy: []string{jobspec.PullIfNotPresent},
 		AllowedPullPolicies: []string{jobspec.PullAlways, jobspec.PullIfNotPresent, jobspec.PullNever},
 		TempDir:             t.TempDir()})
 	if err != nil {

@@ -42,6 +42,8 @@ type gclRun struct {
 	variables []string
 	// concurrency is --concurrency; 0 means 4.
 	concurrency int
+	// setup changes the case's repository before the run (e.g. what origin has).
+	setup func(t *testing.T, dir string)
 	// twice runs the pipeline a second time with the same state directory and checks
 	// the expectations on the second run's output (after first on the first's).
 	twice bool
@@ -106,6 +108,9 @@ type gclCase struct {
 	// locally built ones where the image is not essential to what is asserted.
 	docker bool
 	images map[string]string
+	// replace maps exact text of the case's YAML files to what it becomes here (an
+	// image name a script writes into a dotenv report, say).
+	replace map[string]string
 	// remote is the origin remote gitlab-ci-local's mocks give the case, when it is
 	// not git@gitlab.com:gcl/test-project.git.
 	remote string
@@ -167,7 +172,10 @@ func runGCL(t *testing.T, c gclCase, r gclRun, src string) {
 		ex = dockerExecutor(t)
 		base = nil
 	}
-	dir := gclRepo(t, src, c.images, c.remote)
+	dir := gclRepo(t, src, c)
+	if r.setup != nil {
+		r.setup(t, dir)
+	}
 	state := filepath.Join(t.TempDir(), "state")
 	conc := r.concurrency
 	if conc == 0 {
@@ -205,7 +213,7 @@ func runPipeline(opts localrun.Options, out *syncBuffer) (*localrun.Result, stri
 
 // gclRepo copies a case folder into a new git repository shaped like
 // gitlab-ci-local's git mocks, rewriting image names as images says.
-func gclRepo(t *testing.T, src string, images map[string]string, remote string) string {
+func gclRepo(t *testing.T, src string, c gclCase) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), filepath.Base(src))
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -224,8 +232,11 @@ func gclRepo(t *testing.T, src string, images map[string]string, remote string) 
 		if err != nil {
 			return err
 		}
-		if len(images) > 0 && strings.HasSuffix(p, ".yml") {
-			b = []byte(rewriteImages(string(b), images))
+		if strings.HasSuffix(p, ".yml") {
+			b = []byte(rewriteImages(string(b), c.images))
+			for from, to := range c.replace {
+				b = []byte(strings.ReplaceAll(string(b), from, to))
+			}
 		}
 		info, _ := d.Info()
 		return os.WriteFile(target, b, info.Mode().Perm())
@@ -236,6 +247,7 @@ func gclRepo(t *testing.T, src string, images map[string]string, remote string) 
 	git(t, dir, "init", "-q", "-b", "master")
 	git(t, dir, "config", "user.name", "Testersen")
 	git(t, dir, "config", "user.email", "test@test.com")
+	remote := c.remote
 	if remote == "" {
 		remote = "git@gitlab.com:" + gclProject + ".git"
 	}

@@ -2,6 +2,8 @@ package localrun_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -58,5 +60,32 @@ job:
 	_, _, err := tryRun(t, dir, nil)
 	if !errors.Is(err, localrun.ErrFilteredOut) {
 		t.Fatalf("error = %v, want ErrFilteredOut", err)
+	}
+}
+
+func TestRulesChangesSeeWhatAPushOfTheWorkingTreeWouldChange(t *testing.T) {
+	dir := gitRepo(t, map[string]string{".gitlab-ci.yml": `
+docs:
+  rules:
+    - changes: [docs/**/*]
+  script: [echo docs]
+code:
+  rules:
+    - changes: ["*.go"]
+  script: [echo code]
+`})
+	// A new branch (origin does not have it): changes are true, as on GitLab.
+	res, out := run(t, dir, nil)
+	if len(res.Jobs) != 2 {
+		t.Fatalf("a new branch runs every job: %+v\n%s", res.Jobs, out)
+	}
+	// origin has the branch: only what differs from it counts, committed or not.
+	git(t, dir, "update-ref", "refs/remotes/origin/main", "HEAD")
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, out = run(t, dir, nil)
+	if len(res.Jobs) != 1 || res.Jobs[0].Name != "code" {
+		t.Errorf("jobs = %+v, want only code\n%s", res.Jobs, out)
 	}
 }

@@ -36,6 +36,11 @@ type Repo struct {
 	Host, URL string
 	// UserName and UserEmail are git's user.name and user.email; Login the OS user.
 	UserName, UserEmail, Login, UID string
+	// Changed are the files a push of the working tree would change, for
+	// rules:changes: those that differ from the branch as origin has it, committed or
+	// not, and untracked files that are not ignored. Nil when origin does not have the
+	// branch (a new branch, a tag, no remote): GitLab then takes changes as true.
+	Changed []string
 }
 
 // Path is the project's path, namespace/name.
@@ -92,7 +97,34 @@ func ReadRepo(ctx context.Context, dir string) (*Repo, error) {
 			}
 		}
 	}
+	r.Changed = changedFiles(g, r)
 	return r, nil
+}
+
+// changedFiles lists what a push of the working tree would change (see Repo.Changed).
+func changedFiles(g gitIn, r *Repo) []string {
+	if r.Tag {
+		return nil
+	}
+	upstream := "refs/remotes/origin/" + r.Ref
+	if _, err := g.run("rev-parse", "--verify", "--quiet", upstream); err != nil {
+		return nil
+	}
+	diff, err := g.raw("diff", "--name-only", "--relative", "-z", upstream, "--")
+	if err != nil {
+		return nil
+	}
+	untracked, err := g.raw("ls-files", "-z", "--others", "--exclude-standard")
+	if err != nil {
+		return nil
+	}
+	changed := []string{}
+	for _, f := range strings.Split(diff+untracked, "\x00") {
+		if f != "" {
+			changed = append(changed, filepath.ToSlash(f))
+		}
+	}
+	return changed
 }
 
 // parseRemote returns a git remote's host and project path (without .git), dropping

@@ -68,6 +68,7 @@ func compileContext(r *Repo, p pipelineInfo, vars jobspec.Variables) ci.Context 
 		BeforeSHA:     r.BeforeSHA,
 		Source:        ci.SourcePush,
 		DefaultBranch: r.DefaultBranch,
+		ChangedFiles:  r.Changed,
 		Files:         os.DirFS(r.Dir),
 		Predefined:    predefined(r, p),
 		Pipeline:      vars,
