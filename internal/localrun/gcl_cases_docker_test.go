@@ -130,11 +130,11 @@ var gclDockerCases = []gclCase{
 
 	{dir: "network-alias-build", docker: true, images: alpineToBusybox,
 		replace: map[string]string{"services: [docker.io/library/alpine]": "services: [" + busyboxImage + "]"}, runs: []gclRun{
-		{name: "succesfull-ping", jobs: []string{"test-job"}, gclOnly: mapped + "; " + format,
-			gclExpect: gclExpect{pipeline: success, status: map[string]string{"test-job": success}}},
-		{name: "unsuccesfull-ping", jobs: []string{"test-job-failure"}, gclOnly: mapped,
-			gclExpect: gclExpect{pipeline: failed, lines: map[string][]string{"test-job-failure": {"failed"}}}},
-	}},
+			{name: "succesfull-ping", jobs: []string{"test-job"}, gclOnly: mapped + "; " + format,
+				gclExpect: gclExpect{pipeline: success, status: map[string]string{"test-job": success}}},
+			{name: "unsuccesfull-ping", jobs: []string{"test-job-failure"}, gclOnly: mapped,
+				gclExpect: gclExpect{pipeline: failed, lines: map[string][]string{"test-job-failure": {"failed"}}}},
+		}},
 
 	{dir: "inherit", docker: true, images: toBusybox, runs: []gclRun{
 		{name: "inherit:variables list of specific variables should only inheritance the respective global variables (docker)",
