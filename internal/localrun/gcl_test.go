@@ -121,7 +121,7 @@ var gclPassed, gclFailed, gclSkipped, gclGaps atomic.Int32
 
 func TestGitLabCILocalCases(t *testing.T) {
 	root := testenv.ConformanceDir(t, "gitlab-ci-local")
-	cases := slices.Concat(gclShellCases, gclShellCases2, gclShellCases3, gclDockerCases)
+	cases := slices.Concat(gclShellCases, gclShellCases2, gclShellCases3, gclErrorCases, gclDockerCases)
 	t.Cleanup(func() {
 		t.Logf("gitlab-ci-local cases through kiln exec: %d runs passed, %d failed, %d skipped as gitlab-ci-local-only or not applicable, %d skipped for known gaps elsewhere in Kiln",
 			gclPassed.Load(), gclFailed.Load(), gclSkipped.Load()-gclGaps.Load(), gclGaps.Load())
