@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,5 +188,73 @@ func TestExecVariablesKeepCommasAndNewLines(t *testing.T) {
 	}
 	if !strings.Contains(out, "job | [x,y=z\njob | next]") {
 		t.Errorf("the variable lost its commas or new line:\n%s", out)
+	}
+}
+
+// lockedBuffer is an output the test reads while kiln exec writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestExecCtrlCCancelsRunningJobsRunsAfterScriptAndPrintsTheSummary(t *testing.T) {
+	dir := execRepo(t, map[string]string{".gitlab-ci.yml": `
+slow:
+  stage: build
+  script: [echo started, sleep 60]
+  after_script: ['echo "after_script: $CI_JOB_STATUS"']
+later:
+  stage: test
+  script: [echo never]
+`})
+	out := &lockedBuffer{}
+	root := newRootCmd()
+	root.SetOut(out)
+	root.SetErr(out)
+	root.SetArgs([]string{"exec", "--cwd", dir, "--state-dir", t.TempDir()})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(context.Background()) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.Contains(localrun.JobLines(out.String(), "slow"), "started") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the job never started:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// kiln exec listens for SIGINT once jobs run: the test process is not stopped.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kiln exec did not stop after Ctrl-C:\n%s", out)
+	}
+	if code := exitCode(err); code != exitCanceled {
+		t.Errorf("exit status %d, want %d", code, exitCanceled)
+	}
+	if !slices.Contains(localrun.JobLines(out.String(), "slow"), "after_script: canceled") {
+		t.Errorf("after_script did not run with CI_JOB_STATUS=canceled:\n%s", out)
+	}
+	for _, want := range []string{"==> slow: canceled", "JOB", "later", "Pipeline was canceled (canceled)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if len(localrun.JobLines(out.String(), "later")) > 0 {
+		t.Errorf("a job started after Ctrl-C:\n%s", out)
 	}
 }
