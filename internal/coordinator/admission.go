@@ -89,7 +89,7 @@ func (s *Service) gpuInventories(ctx context.Context, mt string) ([]gpufit.Inven
 
 // refuse fails a job that may not be queued, with the reason in its trace.
 func (s *Service) refuse(ctx context.Context, j *store.Job, from []store.Status, r *refusal) error {
-	failed, err := s.st.Jobs.TransitionJob(ctx, j.ID, store.JobTransition{
+	failed, err := s.transition(ctx, j.ID, store.JobTransition{
 		From: from, To: store.StatusFailed, FailureReason: r.reason, KilnMessage: r.message})
 	if errors.Is(err, store.ErrConflict) {
 		return nil

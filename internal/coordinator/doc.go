@@ -63,6 +63,14 @@
 //     the job runs, for its project's repository, its trace and its own and its
 //     dependencies' artifacts: a payload's dependencies carry the claimed job's token.
 //
+// # Caches
+//
+// The runner path reads a few records on every call; this replica keeps them
+// briefly and drops what it changes itself: runners for 5 s (a pause or deletion made
+// through another replica, or directly in the store, shows within that time),
+// projects and namespaces (plans) for 10 s, job-token lookups for 1 s, quota reports
+// for 5 s. Changes should go through the Service so that they show at once here.
+//
 // This package is on the coordinator side: the runner side (internal/runner,
 // internal/executor, internal/gpu) must not import it.
 package coordinator

@@ -27,7 +27,7 @@ func (s *Service) finish(ctx context.Context, j *store.Job, o outcome) (*store.J
 		From: []store.Status{store.StatusRunning, store.StatusCanceling}, To: o.status,
 		FailureReason: o.failureReason, ExitCode: o.exitCode, KilnMessage: o.message, GPUTelemetry: o.telemetry,
 	}
-	done, err := s.st.Jobs.TransitionJob(ctx, j.ID, t)
+	done, err := s.transition(ctx, j.ID, t)
 	if err != nil {
 		return nil, fmt.Errorf("finishing job %d as %s: %w", j.ID, o.status, err)
 	}
@@ -97,7 +97,7 @@ func (s *Service) resetSkipped(ctx context.Context, pipelineID int64, names []st
 		return err
 	}
 	for _, id := range progress.Dependents(progress.FromStore(jobs, isDAG), names) {
-		_, err := s.st.Jobs.TransitionJob(ctx, id, store.JobTransition{
+		_, err := s.transition(ctx, id, store.JobTransition{
 			From: []store.Status{store.StatusSkipped}, To: store.StatusCreated})
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("resetting skipped job %d: %w", id, err)
@@ -198,7 +198,7 @@ func (s *Service) cancel(ctx context.Context, j *store.Job) (*store.Job, error) 
 	default:
 		return nil, newError(KindConflict, nil, "job %d is %s and cannot be canceled", j.ID, j.Status)
 	}
-	out, err := s.st.Jobs.TransitionJob(ctx, j.ID, t)
+	out, err := s.transition(ctx, j.ID, t)
 	if errors.Is(err, store.ErrConflict) {
 		// It moved meanwhile (a runner claimed it, or it finished): look again.
 		cur, err := s.st.Jobs.Job(ctx, j.ID)
@@ -264,7 +264,7 @@ func (s *Service) RetryPipeline(ctx context.Context, pipelineID int64) (*store.P
 			}
 			retried++
 		case store.StatusSkipped:
-			_, err := s.st.Jobs.TransitionJob(ctx, j.ID, store.JobTransition{From: []store.Status{store.StatusSkipped}, To: store.StatusCreated})
+			_, err := s.transition(ctx, j.ID, store.JobTransition{From: []store.Status{store.StatusSkipped}, To: store.StatusCreated})
 			if err != nil && !errors.Is(err, store.ErrConflict) {
 				return nil, fmt.Errorf("resetting skipped job %d: %w", j.ID, err)
 			}

@@ -132,7 +132,7 @@ func (s *Service) failCreatedPipeline(ctx context.Context, id int64, why string)
 	jobs, err := s.st.Jobs.ListJobs(ctx, store.JobQuery{PipelineID: id, Page: store.Page{Limit: store.MaxPageLimit}})
 	if err == nil {
 		for _, j := range jobs {
-			_, _ = s.st.Jobs.TransitionJob(ctx, j.ID, store.JobTransition{From: []store.Status{store.StatusCreated},
+			_, _ = s.transition(ctx, j.ID, store.JobTransition{From: []store.Status{store.StatusCreated},
 				To: store.StatusFailed, FailureReason: protocol.FailureAPI, KilnMessage: why})
 		}
 	}

@@ -113,7 +113,7 @@ func (s *Service) applyChange(ctx context.Context, j *store.Job, to store.Status
 	case store.StatusScheduled:
 		t.ScheduledAt = s.now().Add(startIn(j))
 	}
-	_, err := s.st.Jobs.TransitionJob(ctx, j.ID, t)
+	_, err := s.transition(ctx, j.ID, t)
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("moving job %d to %s: %w", j.ID, to, err)
 	}
@@ -128,7 +128,7 @@ func (s *Service) enqueue(ctx context.Context, j *store.Job, from []store.Status
 	} else if refusal != nil {
 		return s.refuse(ctx, j, from, refusal)
 	}
-	pending, err := s.st.Jobs.TransitionJob(ctx, j.ID, store.JobTransition{From: from, To: store.StatusPending})
+	pending, err := s.transition(ctx, j.ID, store.JobTransition{From: from, To: store.StatusPending})
 	if errors.Is(err, store.ErrConflict) {
 		return nil
 	}

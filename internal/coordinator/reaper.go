@@ -173,7 +173,7 @@ func (s *Service) enforceQuota(ctx context.Context, root *store.Namespace, r quo
 			}
 			s.processLogged(ctx, j.PipelineID)
 		case j.Status == store.StatusRunning && overrun:
-			if _, err := s.st.Jobs.TransitionJob(ctx, j.ID, store.JobTransition{From: []store.Status{store.StatusRunning},
+			if _, err := s.transition(ctx, j.ID, store.JobTransition{From: []store.Status{store.StatusRunning},
 				To: store.StatusCanceling, KilnMessage: fmt.Sprintf("compute quota exceeded: canceled after overrunning the quota by more than %.0f minutes",
 					s.cfg.Quota.OverrunMinutes)}); err != nil {
 				s.log.Error("canceling a job over quota", "job", j.ID, "error", err)

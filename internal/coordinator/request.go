@@ -237,7 +237,7 @@ func (s *Service) quotaRefusal(ctx context.Context, j *store.Job) (*refusal, err
 
 // release puts a claimed job back in the queue (its token is revoked).
 func (s *Service) release(ctx context.Context, j *store.Job) {
-	if _, err := s.st.Jobs.TransitionJob(ctx, j.ID, store.JobTransition{
+	if _, err := s.transition(ctx, j.ID, store.JobTransition{
 		From: []store.Status{store.StatusRunning}, To: store.StatusPending}); err != nil {
 		s.log.Error("putting a claimed job back in the queue", "job", j.ID, "error", err)
 	}

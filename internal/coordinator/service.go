@@ -96,6 +96,10 @@ type Service struct {
 	runnersByID    *ttlCache[int64, store.Runner]
 	projects       *ttlCache[int64, store.Project]
 	namespaces     *ttlCache[int64, store.Namespace]
+	jobTokens      jobCache
+	// traces remembers the trace size and checksum this replica's last append left,
+	// so that a final update matching them needs no read.
+	traces *ttlCache[int64, store.TraceInfo]
 }
 
 // Cache lifetimes: how long another replica's change to a runner or project may take
@@ -151,6 +155,7 @@ func New(cfg Config) (*Service, error) {
 	s.runnersByID = newTTLCache[int64, store.Runner](runnerCacheTTL, 100_000)
 	s.projects = newTTLCache[int64, store.Project](projectCacheTTL, 10_000)
 	s.namespaces = newTTLCache[int64, store.Namespace](projectCacheTTL, 10_000)
+	s.traces = newTTLCache[int64, store.TraceInfo](10*time.Minute, 100_000)
 	s.metrics, err = newMetrics(s, cfg.Metrics)
 	if err != nil {
 		return nil, err

@@ -16,9 +16,16 @@ import (
 
 // AuthenticateJob returns the running (or canceling) job a job token belongs to.
 // KindForbidden for a token of no running job: finished jobs' tokens are revoked.
+// A lookup is reused for up to a second (a runner's PUT and PATCH come in bursts);
+// this replica forgets it as soon as it moves the job, so a cancel or finish made
+// on another replica shows within that second.
 func (s *Service) AuthenticateJob(ctx context.Context, token string) (*store.Job, error) {
 	if token == "" {
 		return nil, newError(KindUnauthorized, nil, "401 Unauthorized - job token missing")
+	}
+	hash := string(store.HashToken(token))
+	if j, ok := s.jobTokens.get(hash, s.now()); ok {
+		return &j, nil
 	}
 	j, err := s.st.Jobs.JobByToken(ctx, token)
 	if errors.Is(err, store.ErrNotFound) {
@@ -27,6 +34,7 @@ func (s *Service) AuthenticateJob(ctx context.Context, token string) (*store.Job
 	if err != nil {
 		return nil, fmt.Errorf("authenticating a job token: %w", err)
 	}
+	s.jobTokens.put(hash, *j, s.now())
 	return j, nil
 }
 
@@ -128,17 +136,23 @@ func (s *Service) checkTrace(ctx context.Context, j *store.Job, u JobUpdate) (bo
 	if u.Checksum == "" && u.Bytesize == 0 {
 		return false, nil
 	}
+	matches := func(info store.TraceInfo) bool {
+		return (u.Bytesize == 0 || u.Bytesize == info.Size) &&
+			(u.Checksum == "" || strings.EqualFold(u.Checksum, fmt.Sprintf("crc32:%08x", info.CRC32)))
+	}
+	if info, ok := s.traces.get(j.ID, s.now()); ok && matches(info) {
+		return false, nil // this replica's last append left exactly what the runner sent
+	}
 	info, err := s.st.Traces.TraceInfo(ctx, j.ID)
 	if err != nil {
 		return false, fmt.Errorf("reading the trace of job %d: %w", j.ID, err)
 	}
-	ok := (u.Bytesize == 0 || u.Bytesize == info.Size) &&
-		(u.Checksum == "" || strings.EqualFold(u.Checksum, fmt.Sprintf("crc32:%08x", info.CRC32)))
-	if ok {
+	if matches(info) {
 		return false, nil
 	}
 	s.log.Warn("trace does not match the runner's checksum; emptied for a resend", "job", j.ID,
 		"stored_bytes", info.Size, "runner_bytes", u.Bytesize)
+	s.traces.drop(j.ID)
 	if err := s.st.Traces.ResetTrace(ctx, j.ID); err != nil {
 		return false, fmt.Errorf("emptying the trace of job %d: %w", j.ID, err)
 	}
@@ -146,7 +160,7 @@ func (s *Service) checkTrace(ctx context.Context, j *store.Job, u JobUpdate) (bo
 }
 
 func (s *Service) requeue(ctx context.Context, j *store.Job, why string) (JobUpdateResult, error) {
-	pending, err := s.st.Jobs.TransitionJob(ctx, j.ID, store.JobTransition{
+	pending, err := s.transition(ctx, j.ID, store.JobTransition{
 		From: []store.Status{store.StatusRunning}, To: store.StatusPending, KilnMessage: why})
 	if err != nil {
 		return JobUpdateResult{}, fmt.Errorf("requeueing job %d: %w", j.ID, err)
@@ -189,10 +203,13 @@ func (s *Service) AppendTrace(ctx context.Context, j *store.Job, offset int64, d
 	}
 	info, err := s.st.Traces.AppendTrace(ctx, j.ID, offset, data)
 	if errors.Is(err, store.ErrRangeMismatch) {
+		s.traces.drop(j.ID)
 		return info.Size, string(j.Status), &RangeError{Size: info.Size}
 	}
 	if err != nil {
+		s.traces.drop(j.ID)
 		return 0, "", fmt.Errorf("appending to the trace of job %d: %w", j.ID, err)
 	}
+	s.traces.put(j.ID, info, s.now())
 	return info.Size, string(j.Status), nil
 }
