@@ -12,6 +12,8 @@
 // are ignored by the real runner, so Kiln-only facts travel as additive, omitempty fields.
 package jobspec
 
+import "encoding/json"
+
 // Job is one job as a runner receives it.
 type Job struct {
 	ID            int64          `json:"id"`
@@ -30,6 +32,18 @@ type Job struct {
 	Dependencies  []Dependency   `json:"dependencies"`
 	Features      GitlabFeatures `json:"features"`
 	Hooks         []Hook         `json:"hooks,omitempty"`
+	// Kiln is what a Kiln coordinator adds for a Kiln runner; GitLab's runner ignores
+	// it, and it is absent in jobs from GitLab.
+	Kiln *KilnJob `json:"kiln,omitempty"`
+}
+
+// KilnJob is a Kiln coordinator's addition to a job: the machine type it matched the
+// job to and the job's GPU request as it resolved it.
+type KilnJob struct {
+	MachineType string `json:"machine_type,omitempty"`
+	// GPU is the resolved GPU request in machine.GPURequest's JSON shape (count, model,
+	// memory_min_bytes, compute_capability_min, cuda_min); absent without GPUs.
+	GPU json.RawMessage `json:"gpu,omitempty"`
 }
 
 // JobInfo describes the job and where it comes from.

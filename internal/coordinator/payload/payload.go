@@ -3,8 +3,9 @@
 // fresh token, git_info with the token in the repository URL and GitLab's refspecs,
 // runner_info.timeout, job_info, the dependencies whose artifacts it downloads (with
 // the token that may download them), the pipeline's and job's predefined variables,
-// the variables of its dependencies' dotenv reports, and the failure reasons the
-// server accepts. It is pure: the coordinator fetches what it needs and calls Build.
+// the variables of its dependencies' dotenv reports, the failure reasons the server
+// accepts, and Kiln's own addition (kiln: the machine type and the resolved GPU
+// request), which GitLab's runner ignores. It is pure: the coordinator fetches what it needs and calls Build.
 // Only internal/coordinator imports it.
 package payload
 
@@ -98,6 +99,17 @@ func Build(in Input) (*jobspec.Job, error) {
 	}
 	for i := range spec.Steps {
 		spec.Steps[i].Timeout = in.TimeoutSeconds
+	}
+	spec.Kiln = nil
+	if j.MachineType != "" || j.GPUCount > 0 {
+		spec.Kiln = &jobspec.KilnJob{MachineType: j.MachineType}
+		if j.GPUCount > 0 {
+			gpu, err := json.Marshal(j.GPURequest)
+			if err != nil {
+				return nil, fmt.Errorf("job %d: encoding its GPU request: %w", j.ID, err)
+			}
+			spec.Kiln.GPU = gpu
+		}
 	}
 	return &spec, nil
 }

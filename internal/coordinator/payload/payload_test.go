@@ -11,6 +11,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/coordinator/dotenv"
 	"github.com/kiln-ci/kiln/internal/coordinator/predefined"
 	"github.com/kiln-ci/kiln/internal/jobspec"
+	"github.com/kiln-ci/kiln/internal/machine"
 	"github.com/kiln-ci/kiln/internal/store"
 )
 
@@ -92,5 +93,25 @@ func TestABrokenCompiledPayloadIsAnError(t *testing.T) {
 	in.Job.Payload = json.RawMessage(`{"id": "x"`)
 	if _, err := Build(in); err == nil || !strings.Contains(err.Error(), "job 5") {
 		t.Errorf("Build = %v", err)
+	}
+}
+
+func TestAGPUJobCarriesItsMachineTypeAndResolvedGPURequest(t *testing.T) {
+	in := input(t, jobspec.Job{}, false, 20)
+	one := 1
+	in.Job.MachineType, in.Job.GPUCount = "saas-linux-medium-amd64-gpu-standard", 1
+	in.Job.GPURequest = machine.GPURequest{Count: &one, Model: "T4", MemoryMinBytes: 15 * machine.GiB}
+	job, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got machine.GPURequest
+	if job.Kiln == nil || job.Kiln.MachineType != in.Job.MachineType || json.Unmarshal(job.Kiln.GPU, &got) != nil ||
+		got.Wanted() != 1 || got.Model != "T4" || got.MemoryMinBytes != 15*machine.GiB {
+		t.Errorf("kiln %+v", job.Kiln)
+	}
+	plain, _ := Build(input(t, jobspec.Job{}, false, 20))
+	if plain.Kiln != nil {
+		t.Errorf("a job without machine type or GPUs has kiln %+v", plain.Kiln)
 	}
 }
