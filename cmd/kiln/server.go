@@ -10,8 +10,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,7 +23,9 @@ import (
 	"github.com/kiln-ci/kiln/internal/api"
 	"github.com/kiln-ci/kiln/internal/api/auth"
 	"github.com/kiln-ci/kiln/internal/coordinator"
+	"github.com/kiln-ci/kiln/internal/coordinator/quota"
 	"github.com/kiln-ci/kiln/internal/git"
+	"github.com/kiln-ci/kiln/internal/machine"
 	"github.com/kiln-ci/kiln/internal/store/engine"
 )
 
@@ -38,6 +43,13 @@ type serverConfig struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
+	// MachineTypes is a TOML file of [[machine_types]] added to the default catalog
+	// (an entry with a default's tag replaces it); "" keeps the defaults.
+	MachineTypes string
+	// ComputeQuotas maps a plan to its monthly compute minutes (-1: unlimited);
+	// plans not given keep GitLab's defaults.
+	ComputeQuotas  map[string]string
+	OverrunMinutes float64
 }
 
 func newServerCmd() *cobra.Command {
@@ -81,6 +93,9 @@ requests get --shutdown-timeout to finish.`,
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long requests may finish after a stop signal")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
+	f.StringVar(&cfg.MachineTypes, "machine-types", "", "TOML file of [[machine_types]] to add to (or replace in) the default catalog")
+	f.StringToStringVar(&cfg.ComputeQuotas, "compute-quota", nil, "monthly compute minutes per plan, e.g. free=400,premium=10000,ultimate=-1 (-1: unlimited)")
+	f.Float64Var(&cfg.OverrunMinutes, "quota-overrun", quota.DefaultOverrunMinutes, "minutes running jobs may go past a spent quota before they are canceled")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }
@@ -94,6 +109,14 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr io.Writer) 
 	}
 	if cfg.DataDir == "" {
 		return errors.New("--data is required")
+	}
+	catalog, err := loadCatalog(cfg.MachineTypes)
+	if err != nil {
+		return err
+	}
+	quotas, err := quotaConfig(cfg.ComputeQuotas, cfg.OverrunMinutes)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -121,7 +144,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr io.Writer) 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	svc, err := coordinator.New(coordinator.Config{
-		Store: st, Blobs: blobs, Repos: repos, ExternalURL: cfg.ExternalURL, LongPoll: cfg.LongPoll,
+		Store: st, Blobs: blobs, Repos: repos, Catalog: catalog, Quota: quotas, ExternalURL: cfg.ExternalURL, LongPoll: cfg.LongPoll,
 		StuckTimeout: cfg.StuckTimeout, MaxArtifactBytes: cfg.MaxArtifactSize, Metrics: reg,
 		Logger: log.With("component", "coordinator"),
 	})
@@ -214,4 +237,55 @@ func serverLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// loadCatalog reads --machine-types: the default catalog with the file's
+// [[machine_types]] added, an entry with a default's tag replacing it. Fields are
+// machine.Type's (tag, vcpu, memory_bytes, disk_bytes, cost_factor, plans, untagged,
+// max_timeout such as "3h", [machine_types.gpu] count/model/memory_min_bytes).
+func loadCatalog(path string) (*machine.Catalog, error) {
+	if path == "" {
+		return machine.DefaultCatalog(), nil
+	}
+	var file struct {
+		MachineTypes []machine.Type `toml:"machine_types"`
+	}
+	md, err := toml.DecodeFile(path, &file)
+	if err != nil {
+		return nil, fmt.Errorf("--machine-types %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		return nil, fmt.Errorf("--machine-types %s: unknown key %s", path, undecoded[0])
+	}
+	types := machine.Defaults()
+	for _, t := range file.MachineTypes {
+		i := slices.IndexFunc(types, func(d machine.Type) bool { return d.Tag == t.Tag })
+		if i >= 0 {
+			types[i] = t
+		} else {
+			types = append(types, t)
+		}
+	}
+	c, err := machine.NewCatalog(types)
+	if err != nil {
+		return nil, fmt.Errorf("--machine-types %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// quotaConfig reads --compute-quota and --quota-overrun over GitLab's defaults.
+func quotaConfig(plans map[string]string, overrun float64) (quota.Config, error) {
+	c := quota.DefaultConfig()
+	c.OverrunMinutes = overrun
+	for plan, v := range plans {
+		minutes, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return c, fmt.Errorf("--compute-quota %s=%q: want a number of minutes, or -1 for unlimited", plan, v)
+		}
+		c.Plans[plan] = minutes
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("--compute-quota: %w", err)
+	}
+	return c, nil
 }

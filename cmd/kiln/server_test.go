@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +140,44 @@ func TestServerRefusesBadSettingsClearly(t *testing.T) {
 	cfg.DatabaseURL = "mysql://x"
 	if err := runServer(context.Background(), cfg, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "scheme mysql") {
 		t.Errorf("bad database URL: %v", err)
+	}
+}
+
+func TestServerTakesMachineTypesAndQuotasFromItsFlags(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/types.toml"
+	os.WriteFile(path, []byte(`
+[[machine_types]]
+tag = "gpu-a100-80gb"
+vcpu = 16
+memory_bytes = 128000000000
+cost_factor = 20
+plans = ["ultimate"]
+max_timeout = "3h"
+[machine_types.gpu]
+count = 2
+model = "A100"
+`), 0o644)
+	c, err := loadCatalog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a100, ok := c.Get("gpu-a100-80gb")
+	if !ok || a100.GPU.Count != 2 || a100.GPU.Model != "A100" || a100.MaxTimeout != 3*time.Hour || a100.AllowsPlan("premium") {
+		t.Errorf("machine type %+v", a100)
+	}
+	if _, ok := c.Get("saas-linux-small-amd64"); !ok {
+		t.Error("the defaults were dropped")
+	}
+	os.WriteFile(path, []byte("[[machine_types]]\ntag = \"x\"\nvcpus = 2\n"), 0o644)
+	if _, err := loadCatalog(path); err == nil || !strings.Contains(err.Error(), "unknown key machine_types.vcpus") {
+		t.Errorf("typo in the file: %v", err)
+	}
+	q, err := quotaConfig(map[string]string{"free": "1000", "ultimate": "-1"}, 500)
+	if err != nil || q.Quota("free") != 1000 || q.Quota("premium") != 10_000 || q.Quota("ultimate") != -1 || q.OverrunMinutes != 500 {
+		t.Errorf("quotas %+v, %v", q, err)
+	}
+	if _, err := quotaConfig(map[string]string{"gold": "5"}, 0); err == nil || !strings.Contains(err.Error(), `unknown plan "gold"`) {
+		t.Errorf("unknown plan: %v", err)
 	}
 }

@@ -14,8 +14,8 @@ import (
 // whose runner went silent (runner_system_failure, retried when their policy says
 // so) and jobs past their timeout (job_execution_timeout), finishes cancels whose
 // runner never answered, queues delayed jobs that are due, fails pending hosted jobs
-// of namespaces that spent their quota, and cancels running ones that overran it.
-// Every step works from the store, so any replica may run it and a restarted
+// of namespaces that spent their quota, cancels running ones that overran it, and
+// deletes artifacts past their expire_in. Every step works from the store, so any replica may run it and a restarted
 // coordinator picks up where the last one stopped. Failures are logged.
 func (s *Service) reap(ctx context.Context) {
 	steps := []struct {
@@ -26,6 +26,7 @@ func (s *Service) reap(ctx context.Context) {
 		{"timed-out jobs", s.reapTimedOut},
 		{"delayed jobs", s.queueDue},
 		{"compute quotas", s.enforceQuotas},
+		{"expired artifacts", s.deleteExpiredArtifacts},
 	}
 	for _, step := range steps {
 		if ctx.Err() != nil {
@@ -187,3 +188,22 @@ func (s *Service) enforceQuota(ctx context.Context, root *store.Namespace, r quo
 
 // Reap runs one pass of the reaper now; Run does it every ReapInterval.
 func (s *Service) Reap(ctx context.Context) { s.reap(ctx) }
+
+// deleteExpiredArtifacts deletes artifacts past their expire_in: the record first
+// (so that nobody is handed a blob that is going), then the blob.
+func (s *Service) deleteExpiredArtifacts(ctx context.Context) error {
+	expired, err := s.st.Artifacts.ExpiredArtifacts(ctx, s.now(), 100)
+	if err != nil {
+		return fmt.Errorf("listing expired artifacts: %w", err)
+	}
+	for _, a := range expired {
+		if err := s.st.Artifacts.DeleteArtifact(ctx, a.ID); err != nil {
+			return fmt.Errorf("deleting expired artifact %d: %w", a.ID, err)
+		}
+		if err := s.cfg.Blobs.Delete(ctx, a.BlobKey); err != nil {
+			s.log.Warn("deleting an expired artifact's blob", "artifact", a.ID, "error", err)
+		}
+		s.log.Info("expired artifact deleted", "job", a.JobID, "type", a.FileType)
+	}
+	return nil
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kiln-ci/kiln/internal/coordinator"
 )
@@ -173,4 +174,15 @@ deploy:
 	if strings.Contains(e.Trace(t, build.ID), "dotenv-wins") {
 		t.Error("dotenv values leaked into a trace")
 	}
+}
+
+func TestArtifactsAreDeletedOnceExpired(t *testing.T) {
+	e := newEnv(t, buildAndTest, nil)
+	e.CreatePipeline(t, e.project, "main")
+	build, _ := e.take(t)
+	upload(t, e, build, "artifact_type=archive&artifact_format=zip&expire_in=1+second", "a.zip", zipOf(t, map[string]string{"a": "1"})).
+		wantStatus(t, http.StatusCreated)
+	time.Sleep(1100 * time.Millisecond)
+	e.Service.Reap(t.Context())
+	call(t, "GET", e.URL+"/api/v4/jobs/"+itoa(build.ID)+"/artifacts", jobHeaders(build.Token), nil).wantStatus(t, http.StatusNotFound)
 }
