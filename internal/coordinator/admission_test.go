@@ -2,6 +2,7 @@ package coordinator_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -252,4 +253,26 @@ small:
 		}
 		wantStatuses(t, e, pl, "big=pending small=running", store.StatusRunning)
 	})
+}
+
+func TestAKilnRunnersReportedMachineTypeAndGPUsAreStored(t *testing.T) {
+	e, _ := setup(t, coordinatortest.SQLite, machine.PlanPremium, gpuJob)
+	r, _ := e.Runner(t, coordinator.CreateRunnerRequest{})
+	e.Take(t, r, kilnInfo(t4("GPU-1", false), t4("GPU-2", true)), 50*time.Millisecond)
+	got, err := e.Store.Runners.Runner(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MachineType != machine.TagGPUMedium || !slices.Contains(got.Tags, machine.TagGPUMedium) {
+		t.Errorf("runner machine type %q tags %v, want the reported %s", got.MachineType, got.Tags, machine.TagGPUMedium)
+	}
+	if !strings.Contains(string(got.GPUInventory), `"GPU-2"`) || !strings.Contains(string(got.GPUInventory), `"free_gpus":1`) {
+		t.Errorf("GPU inventory %s", got.GPUInventory)
+	}
+	// A machine type the catalog does not know is ignored.
+	other, _ := e.Runner(t, coordinator.CreateRunnerRequest{})
+	e.Take(t, other, &protocol.KilnInfo{MachineType: "no-such-type"}, 50*time.Millisecond)
+	if got, _ := e.Store.Runners.Runner(context.Background(), other.ID); got.MachineType != "" {
+		t.Errorf("adopted unknown machine type %q", got.MachineType)
+	}
 }
