@@ -1,6 +1,7 @@
 package localrun_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -87,5 +88,38 @@ code:
 	res, out = run(t, dir, nil)
 	if len(res.Jobs) != 1 || res.Jobs[0].Name != "code" {
 		t.Errorf("jobs = %+v, want only code\n%s", res.Jobs, out)
+	}
+}
+
+func TestNamingAJobTheRulesLeaveOutSaysSo(t *testing.T) {
+	dir := gitRepo(t, map[string]string{".gitlab-ci.yml": `
+release:
+  rules:
+    - if: $CI_COMMIT_TAG
+  script: [echo release]
+test:
+  script: [echo test]
+`})
+	_, _, err := tryRun(t, dir, func(o *localrun.Options) { o.Jobs = []string{"release"} })
+	if err == nil || !strings.Contains(err.Error(), `job "release" is not in this pipeline: its rules (or only/except) leave it out for this commit`) {
+		t.Errorf("error = %v", err)
+	}
+	_, _, err = tryRun(t, dir, func(o *localrun.Options) { o.Manual = []string{"deploy"} })
+	if err == nil || !strings.Contains(err.Error(), `--manual deploy: job "deploy" could not be found; the jobs are: release, test`) {
+		t.Errorf("error = %v", err)
+	}
+}
+
+func TestAnotherKilnExecOnTheSameStateDirectoryIsRefused(t *testing.T) {
+	dir := gitRepo(t, map[string]string{".gitlab-ci.yml": "job:\n  script: [echo]\n"})
+	state := t.TempDir()
+	opts := localrun.Options{Dir: dir, Executor: shellExecutor(t), StateDir: state}
+	p, err := localrun.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := localrun.New(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "another kiln exec is running with the state directory") {
+		t.Errorf("error = %v", err)
 	}
 }
