@@ -13,7 +13,9 @@ import (
 )
 
 // Tree copies a local working tree into the project directory, for `kiln exec`:
-// every job starts from a fresh copy, so jobs never change the user's files.
+// every job starts from a fresh copy, so jobs never change the user's files. Git's
+// object files (.git/objects), which git never changes in place, are hard-linked
+// rather than copied where the file system allows.
 //
 // With Clean, the copy holds what git would see in a fresh checkout plus the
 // uncommitted changes: tracked files and untracked files that are not ignored (and the
@@ -110,6 +112,9 @@ func copyTree(ctx context.Context, src, dst string, files []string) (int, error)
 				return os.MkdirAll(target, 0o755)
 			}
 			count++
+			if isGitObject(rel) && linkEntry(p, target, d) {
+				return nil
+			}
 			return copyEntry(p, target, d)
 		})
 	}
@@ -134,6 +139,23 @@ func copyTree(ctx context.Context, src, dst string, files []string) (int, error)
 // isUnder reports whether p is dst or inside it.
 func isUnder(dst, p string) bool {
 	return p == dst || strings.HasPrefix(p, dst+string(filepath.Separator))
+}
+
+// isGitObject reports whether rel (relative to the tree) is in .git/objects: loose
+// objects and packs, which git writes once and never changes in place.
+func isGitObject(rel string) bool {
+	return strings.HasPrefix(filepath.ToSlash(rel), ".git/objects/")
+}
+
+// linkEntry hard-links a git object file instead of copying it, which makes copying a
+// repository with a large history cheap; false when it cannot (another file system,
+// not a regular file) and the file must be copied.
+func linkEntry(src, dst string, d fs.DirEntry) bool {
+	if !d.Type().IsRegular() {
+		return false
+	}
+	_ = os.Remove(dst)
+	return os.Link(src, dst) == nil
 }
 
 func copyEntry(src, dst string, d fs.DirEntry) error {
