@@ -21,8 +21,19 @@ import (
 //	go test ./internal/localrun -run '^$' -bench JobOverheadShell -benchtime=50x
 func BenchmarkJobOverheadShell(b *testing.B) {
 	dir := gitRepo(b, map[string]string{".gitlab-ci.yml": "job:\n  script: ['true']\n"})
-	opts := localrun.Options{Dir: dir, Executor: shellExecutor(b), BaseEnvironment: hostEnv(),
-		StateDir: b.TempDir(), Output: io.Discard, Concurrency: 1}
+	benchJobOverhead(b, localrun.Options{Dir: dir, Executor: shellExecutor(b), BaseEnvironment: hostEnv(),
+		StateDir: b.TempDir(), Output: io.Discard, Concurrency: 1})
+}
+
+// BenchmarkJobOverheadDocker is BenchmarkJobOverheadShell with the Docker executor
+// and the busybox image present (built by scripts/test-images.sh).
+func BenchmarkJobOverheadDocker(b *testing.B) {
+	dir := gitRepo(b, map[string]string{".gitlab-ci.yml": "job:\n  image: " + busyboxImage + "\n  script: ['true']\n"})
+	benchJobOverhead(b, localrun.Options{Dir: dir, Executor: newDockerExecutor(b), StateDir: b.TempDir(),
+		Output: io.Discard, Concurrency: 1})
+}
+
+func benchJobOverhead(b *testing.B, opts localrun.Options) {
 	ctx := context.Background()
 	jobs := make([]time.Duration, 0, b.N)
 	pipelines := make([]time.Duration, 0, b.N)

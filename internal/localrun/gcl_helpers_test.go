@@ -44,7 +44,7 @@ func cacheEntries(t *testing.T, state, key string) []string {
 
 // newDockerExecutor is the Docker executor with kiln exec's settings (images used
 // if present, never pulled: there is no registry here).
-func newDockerExecutor(t *testing.T) executor.Executor {
+func newDockerExecutor(t testing.TB) executor.Executor {
 	t.Helper()
 	testenv.NeedDocker(t)
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())

@@ -123,3 +123,11 @@ func TestAnotherKilnExecOnTheSameStateDirectoryIsRefused(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 }
+
+func TestTheShellExecutorSaysItIgnoresAJobsImage(t *testing.T) {
+	dir := gitRepo(t, map[string]string{".gitlab-ci.yml": "job:\n  image: python:3.12\n  script: [echo]\n"})
+	_, out := run(t, dir, nil)
+	if !strings.Contains(out, "==> job: the shell executor ignores image python:3.12, as GitLab's does (use --executor docker)") {
+		t.Errorf("no word about the ignored image:\n%s", out)
+	}
+}

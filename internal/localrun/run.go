@@ -200,6 +200,9 @@ func (s *scheduler) start(js *jobState, slot int) {
 		what += fmt.Sprintf(", attempt %d of %d", js.attempt, js.job.Retry.Max+1)
 	}
 	s.p.out.progress(ansiGrey, "%s: started (%s)", js.job.Name, what)
+	if img := js.job.Spec.Image.Name; img != "" && s.p.opts.Executor.Name() == "shell" && js.attempt == 1 {
+		s.p.out.progress(ansiYellow, "%s: the shell executor ignores image %s, as GitLab's does (use --executor docker)", js.job.Name, img)
+	}
 	go func() {
 		o := s.p.runAttempt(s.ctx, s.lcs, js, job, slot, s.store, s.stop)
 		s.done <- finished{js: js, slot: slot, outcome: o}
