@@ -189,8 +189,8 @@ func TestReapRemovesWhatACrashedRunnerLeft(t *testing.T) {
 	if left := leftovers(t, cli, tmp, spec); len(left) > 0 {
 		t.Errorf("after Reap, the crashed runner's job left %v", left)
 	}
-	if left := leftovers(t, cli, tmp, other); len(left) != 2 {
-		t.Errorf("Reap touched another runner's job: its resources are now %v, want its volume and script directory", left)
+	if left := leftovers(t, cli, tmp, other); len(left) != 3 {
+		t.Errorf("Reap touched another runner's job: its resources are now %v, want its network, volume and script directory", left)
 	}
 	if _, out := j.run(t, "echo still here"); out != "still here\n" {
 		t.Errorf("the other runner's job no longer runs: %q", out)
