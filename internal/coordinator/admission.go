@@ -20,8 +20,8 @@ type refusal struct {
 // admit runs the checks a job on a hosted machine type passes before it is queued:
 // its top-level namespace's plan may use the machine type, its compute quota is not
 // spent, and some runner of the machine type could ever give it the GPUs it asks for
-// (when no runner serves the type yet, the job waits, as GitLab's stuck jobs do).
-// Jobs without a machine type (for self-managed runners) pass. It returns nil when
+// (when no runner serves the type yet, the job waits, as GitLab's stuck jobs do,
+// unless Config.FailUnserved fails it at once). Jobs without a machine type (for self-managed runners) pass. It returns nil when
 // the job may be queued.
 func (s *Service) admit(ctx context.Context, j *store.Job) (*refusal, error) {
 	if j.MachineType == "" {
@@ -47,18 +47,34 @@ func (s *Service) admit(ctx context.Context, j *store.Job) (*refusal, error) {
 	if report.Exceeded {
 		return &refusal{protocol.FailureQuotaExceeded, report.Warning()}, nil
 	}
-	if j.GPUCount > 0 {
+	if j.GPUCount > 0 || s.cfg.FailUnserved {
 		invs, err := s.gpuInventories(ctx, mt.Tag)
 		if err != nil {
 			return nil, err
 		}
-		if len(invs) > 0 {
+		if len(invs) == 0 && s.cfg.FailUnserved {
+			return s.unserved(mt.Tag, mt.HasGPU()), nil
+		}
+		if len(invs) > 0 && j.GPUCount > 0 {
 			if ok, why := gpufit.Satisfiable(j.GPURequest, mt.Tag, invs); !ok {
 				return &refusal{protocol.FailureGPUUnavailable, why}, nil
 			}
 		}
 	}
 	return nil, nil
+}
+
+// unserved is the refusal of a job whose machine type no registered runner serves
+// (Config.FailUnserved).
+func (s *Service) unserved(tag string, gpu bool) *refusal {
+	r := &refusal{protocol.FailureNoMatchingRunner, "no runner serves machine type " + tag}
+	if gpu {
+		r = &refusal{protocol.FailureGPUUnavailable, "no GPU of machine type " + tag + " is available: no runner serves it"}
+	}
+	if s.cfg.UnservedHint != "" {
+		r.message += "; " + s.cfg.UnservedHint
+	}
+	return r
 }
 
 // gpuInventories returns the GPU inventories of the runners serving machine type mt.

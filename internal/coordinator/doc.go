@@ -46,7 +46,8 @@
 //     refuses jobs on hosted machine types (ci_quota_exceeded); a GPU request no
 //     registered runner of its machine type could ever satisfy fails
 //     (kiln_gpu_unavailable), while a machine type no runner serves yet leaves the
-//     job pending, as GitLab's stuck jobs wait for a runner.
+//     job pending, as GitLab's stuck jobs wait for a runner (Config.FailUnserved
+//     fails it at once instead, for kiln up, whose runners are all known).
 //   - Matching: a job's tags are a subset of the runner's; untagged jobs go to runners
 //     that run untagged jobs; a runner serving a machine type takes only that type's
 //     jobs (a runner without one is self-managed and matches by tags); GPU jobs go to

@@ -65,6 +65,14 @@ type Config struct {
 	MaxTraceBytes int64
 	// Dotenv limits dotenv reports.
 	Dotenv dotenv.Limits
+	// FailUnserved fails at once a job whose machine type no registered runner serves
+	// (kiln_gpu_unavailable for a machine type with GPUs, no_matching_runner for
+	// another), instead of leaving it pending for a runner that may come, as GitLab's
+	// stuck jobs wait. It suits a coordinator whose runners are all known when jobs
+	// arrive, as kiln up's are. UnservedHint, when set, ends the job's message (why
+	// such a machine type is not served, e.g. "this host has no GPU").
+	FailUnserved bool
+	UnservedHint string
 	// Metrics registers the coordinator's Prometheus metrics; nil registers none.
 	Metrics prometheus.Registerer
 	// Logger; nil discards.
