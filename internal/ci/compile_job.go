@@ -13,14 +13,18 @@ import (
 // maxNeeds is GitLab's default limit on a job's needs.
 const maxNeeds = 50
 
-// jobPredefined are the predefined variables that describe the job itself.
+// jobPredefined are the predefined variables that describe the job itself. As on
+// GitLab (Ci::Variables::Builder), CI_NODE_INDEX is set only for an instance of a
+// parallel job, and CI_NODE_TOTAL for every job: 1 when the job is not parallel.
 func jobPredefined(jc *JobConfig) jobspec.Variables {
 	pub := func(k, v string) jobspec.Variable { return jobspec.Variable{Key: k, Value: v, Public: true} }
 	vs := jobspec.Variables{pub("CI_JOB_NAME", jc.Name), pub("CI_JOB_NAME_SLUG", Slug(jc.Name)), pub("CI_JOB_STAGE", jc.Stage)}
+	total := 1
 	if jc.NodeTotal > 0 {
-		vs = append(vs, pub("CI_NODE_INDEX", strconv.Itoa(jc.NodeIndex)), pub("CI_NODE_TOTAL", strconv.Itoa(jc.NodeTotal)))
+		vs = append(vs, pub("CI_NODE_INDEX", strconv.Itoa(jc.NodeIndex)))
+		total = jc.NodeTotal
 	}
-	return vs
+	return append(vs, pub("CI_NODE_TOTAL", strconv.Itoa(total)))
 }
 
 // inheritedGlobals are the global YAML variables the job takes (inherit:variables).

@@ -117,6 +117,25 @@ func TestParallelNumberNamesInstancesAndSetsNodeVariables(t *testing.T) {
 	}
 }
 
+func TestEveryJobGetsCINodeTotalAndOnlyParallelJobsCINodeIndex(t *testing.T) {
+	// GitLab's Ci::Variables::Builder sends CI_NODE_TOTAL to every job (1 when the
+	// job has no parallel:) and CI_NODE_INDEX only to an instance of a parallel job.
+	p := pipelineOf(t, "single:\n  script: x\nmatrix:\n  parallel:\n    matrix:\n      - OS: [linux]\n  script: x\n")
+	single := jobOf(t, p, "single")
+	if n, ok := varOf(single, "CI_NODE_TOTAL"); !ok || n != "1" {
+		t.Errorf("CI_NODE_TOTAL of a job without parallel = %q (set %v), want 1", n, ok)
+	}
+	if i, ok := varOf(single, "CI_NODE_INDEX"); ok {
+		t.Errorf("a job without parallel has CI_NODE_INDEX=%q; GitLab sets it only for parallel jobs", i)
+	}
+	one := jobOf(t, p, "matrix: [linux]")
+	i, _ := varOf(one, "CI_NODE_INDEX")
+	n, _ := varOf(one, "CI_NODE_TOTAL")
+	if i != "1" || n != "1" {
+		t.Errorf("a one-instance matrix job: CI_NODE_INDEX=%q CI_NODE_TOTAL=%q, want 1 and 1", i, n)
+	}
+}
+
 func TestParallelMatrixNamesEveryCombination(t *testing.T) {
 	p := pipelineOf(t, `
 build:
