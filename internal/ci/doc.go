@@ -17,9 +17,13 @@
 //     from YAML 1.2: yes/no/on/off are booleans; merge keys (<<) follow Ruby's order;
 //     duplicate keys keep the last value, with a warning.
 //  2. Interpolate spec:inputs ($[[ inputs.NAME ]], with include:local's inputs or
-//     the defaults), then merge include:local files (globs, rules, variables in
+//     the defaults), then merge include:local files (wildcards, rules, variables in
 //     paths, inputs) depth first; include:remote, :project, :template and
 //     :component are errors (Kiln works offline and sees only this repository).
+//     Paths are looked up as GitLab looks them up: leading slashes dropped, "."
+//     and ".." not resolved (so "./ci.yml" does not exist), and a path with "*" is
+//     GitLab's repository search ("**" crosses folders, "*" does not; a wildcard
+//     that matches nothing includes nothing, with a warning).
 //  3. Resolve extends (GitLab's deep merge: hashes merge, everything else is
 //     replaced; up to 10 levels; several parents, later ones winning).
 //  4. Resolve !reference tags (after extends, as GitLab does).
@@ -64,6 +68,6 @@
 // Where GitLab's own parser accepts more than its schema and no schema test says
 // otherwise, Kiln follows the parser: script lines may nest up to 10 levels (the
 // schema allows one), a variable may be null (an empty value), workflow: refuses
-// unknown keys, a string include may be a wildcard (ci/*.yml), include:local may be a variable (checked once expanded), and rules and needs may hold the nested lists that !reference leaves.
+// unknown keys, an include may be a wildcard (ci/*.yml, ci/**; each file it lists is checked), include:local may be a variable (checked once expanded), and rules and needs may hold the nested lists that !reference leaves.
 // default:hooks is accepted, as both the schema and GitLab's parser accept it.
 package ci

@@ -7,10 +7,13 @@ import (
 )
 
 // globMatch reports whether name (a slash-separated path relative to the repository
-// root) matches pattern as GitLab matches rules:changes, rules:exists and include
-// wildcards (Ruby's File.fnmatch with FNM_PATHNAME | FNM_DOTMATCH | FNM_EXTGLOB): *
-// and ? stop at slashes, **/ matches any number of directories, [a-z] classes and
-// {a,b} alternatives work, and a leading slash is ignored.
+// root) matches pattern as GitLab matches rules:changes, rules:exists and
+// cache:key:files (Ruby's File.fnmatch with FNM_PATHNAME | FNM_DOTMATCH |
+// FNM_EXTGLOB): *, ? and [a-z] (or [!a-z]) classes stop at slashes, "**/" matches
+// any number of directories, a "**" not followed by a slash is a "*", and {a,b}
+// alternatives work. A leading slash is ignored (a Kiln convenience: fnmatch would
+// match nothing). include:local wildcards match differently: see
+// includeWildcardRE.
 func globMatch(pattern, name string) bool {
 	pattern = strings.TrimPrefix(pattern, "/")
 	name = strings.TrimPrefix(name, "/")
@@ -24,35 +27,40 @@ func globMatch(pattern, name string) bool {
 
 func matchSegments(pat, name []string) bool {
 	for len(pat) > 0 {
-		if pat[0] == "**" {
-			if len(pat) == 1 {
-				return true // a trailing ** matches everything below
-			}
-			for i := 0; i <= len(name); i++ {
+		if pat[0] == "**" && len(pat) > 1 {
+			// "**/": zero or more whole directories.
+			for i := 0; i < len(name); i++ {
 				if matchSegments(pat[1:], name[i:]) {
 					return true
 				}
 			}
 			return false
 		}
-		if len(name) == 0 {
-			return false
-		}
-		seg := pat[0]
-		if strings.Contains(seg, "**") {
-			// "**.yml" inside a segment behaves like "*.yml" across directories.
-			rest := strings.Join(name, "/")
-			ok, _ := path.Match(strings.ReplaceAll(seg, "**", "*"), rest)
-			if ok && len(pat) == 1 {
-				return true
-			}
-		}
-		if ok, err := path.Match(seg, name[0]); err != nil || !ok {
+		if len(name) == 0 || !matchSegment(pat[0], name[0]) {
 			return false
 		}
 		pat, name = pat[1:], name[1:]
 	}
 	return len(name) == 0
+}
+
+// matchSegment matches one path segment as fnmatch does: path.Match, with Ruby's
+// [!...] negation spelled as Go's [^...].
+func matchSegment(pat, name string) bool {
+	if strings.Contains(pat, "[!") {
+		b := []byte(pat)
+		for i := 0; i+1 < len(b); i++ {
+			switch {
+			case b[i] == '\\':
+				i++
+			case b[i] == '[' && b[i+1] == '!':
+				b[i+1] = '^'
+			}
+		}
+		pat = string(b)
+	}
+	ok, err := path.Match(pat, name)
+	return err == nil && ok
 }
 
 // maxBraceAlternatives bounds {a,b} expansion.

@@ -79,13 +79,17 @@ func (in *includer) load(file string, from Pos, given *Value) *Value {
 		in.d.add(ds...)
 		return body
 	}
+	self := "" // the file itself, when it is an included one (wildcards skip it)
+	if from.File != "" {
+		self = file
+	}
 	merged := newMap(body.Pos)
 	for _, entry := range includeEntries(inc) {
 		var inputs *Value
 		if entry.Has("inputs") {
 			inputs = entry.Get("inputs")
 		}
-		for _, f := range in.expand(entry, body) {
+		for _, f := range in.expand(entry, body, self) {
 			if in.count >= in.lim.MaxIncludes {
 				in.d.errorf(entry.Pos, "Maximum of %d nested includes are allowed!", in.lim.MaxIncludes)
 				return body
@@ -118,9 +122,10 @@ func includeEntries(inc *Value) []*Value {
 }
 
 // expand turns one include entry into the local files it names: nothing when its
-// rules exclude it, several for a wildcard. Kinds that need the network or other
-// projects are errors.
-func (in *includer) expand(entry, body *Value) []string {
+// rules exclude it, several (or none) for a wildcard. self is the including file
+// when it was itself included. Kinds that need the network or other projects are
+// errors.
+func (in *includer) expand(entry, body *Value, self string) []string {
 	var local string
 	switch {
 	case entry.IsString():
@@ -152,24 +157,21 @@ func (in *includer) expand(entry, body *Value) []string {
 				return nil
 			}
 		}
+		// GitLab's mapper expands a local: wildcard before it expands variables, so
+		// the variables of a wildcard are searched for as written.
+		if isIncludeWildcard(local) {
+			return in.wildcard(entry, local, self)
+		}
 	}
 	local = in.env.expandPath(local, body)
 	if strings.Contains(local, "://") {
 		in.d.errorf(entry.Pos, "include %q is not a local file; Kiln supports only include:local", local)
 		return nil
 	}
-	if hasGlob(local) {
-		files, err := globFiles(in.fsys, local)
-		if err != nil {
-			in.d.errorf(entry.Pos, "include %q: listing files: %v", local, err)
-			return nil
-		}
-		if len(files) == 0 {
-			in.d.errorf(entry.Pos, "Local file `%s` does not exist! (the pattern matches no file)", local)
-		}
-		return files
+	if entry.IsString() && isIncludeWildcard(local) {
+		return in.wildcard(entry, local, self)
 	}
-	name := cleanRepoPath(local)
+	name := localIncludePath(local)
 	if name == "" {
 		in.d.errorf(entry.Pos, "Local file `%s` is not a path inside the repository", local)
 		return nil
@@ -178,9 +180,38 @@ func (in *includer) expand(entry, body *Value) []string {
 		in.d.errorf(entry.Pos, "Included file `%s` does not have YAML extension!", local)
 		return nil
 	}
+	if !fs.ValidPath(name) {
+		in.d.errorf(entry.Pos, "Local file `%s` does not exist! (include:local paths are looked up as written from the repository root: . and .. are not resolved)", name)
+		return nil
+	}
 	// A file may be included again (GitLab allows it; merging it twice changes
 	// nothing); the include count bounds cycles.
 	return []string{name}
+}
+
+// wildcard lists the files an include:local wildcard names. A wildcard that
+// matches nothing includes nothing, as on GitLab; Kiln warns.
+func (in *includer) wildcard(entry *Value, pattern, self string) []string {
+	files, err := includeWildcardFiles(in.fsys, pattern, self)
+	if err != nil {
+		in.d.errorf(entry.Pos, "include %q: listing files: %v", pattern, err)
+		return nil
+	}
+	if len(files) == 0 {
+		hint := ""
+		if containsVariable(pattern) {
+			hint = " (GitLab expands variables in a local: wildcard only after searching, so they are searched for as written)"
+		}
+		in.d.warnf(entry.Pos, "include:local `%s` matches no file, so nothing is included%s", pattern, hint)
+		return nil
+	}
+	for _, f := range files {
+		if !includeFileRE.MatchString(f) {
+			in.d.errorf(entry.Pos, "Included file `%s` does not have YAML extension!", f)
+			return nil
+		}
+	}
+	return files
 }
 
 func unwrapPathError(err error) error {

@@ -44,22 +44,6 @@ build:
 	}
 }
 
-func TestIncludeLocalExpandsWildcards(t *testing.T) {
-	fsys := repo(
-		DefaultFile, "include: 'ci/**/*.yml'\n",
-		"ci/a.yml", "a:\n  script: a\n",
-		"ci/sub/b.yml", "b:\n  script: b\n",
-		"ci/c.txt", "not yaml",
-	)
-	cfg, diags := Load(fsys, DefaultFile, LoadOptions{})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	if cfg.Job("a") == nil || cfg.Job("b") == nil {
-		t.Errorf("want jobs from both files, got %v", cfg.Jobs)
-	}
-}
-
 func TestIncludeRulesDecideWithTheContextVariables(t *testing.T) {
 	fsys := repo(
 		DefaultFile, `

@@ -28,7 +28,7 @@ func (c checker) includes(v *Value, where string) {
 func (c checker) includeItem(v *Value, where string, spec bool) {
 	if v.IsString() && !spec {
 		switch {
-		case !includeStringRE.MatchString(v.Str):
+		case !includeStringRE.MatchString(v.Str) && !isIncludeWildcard(v.Str):
 			c.errorf(v, "%s config should be the path or URL of a .yml or .yaml file, not %q", where, v.Str)
 		case urlSchemeRE.MatchString(v.Str) && !httpRE.MatchString(v.Str):
 			c.errorf(v, "%s config should be a local path or an http(s) URL, not %q", where, v.Str)
@@ -46,8 +46,9 @@ func (c checker) includeItem(v *Value, where string, spec bool) {
 	switch {
 	case v.Has("local"):
 		c.onlyKeys(v, where, append([]string{"local"}, extra...)...)
-		// GitLab expands variables before it checks the extension; so does Kiln.
-		if l := v.Get("local"); !(l.IsString() && containsVariable(l.Str)) {
+		// GitLab expands variables and wildcards before it checks the extension (of
+		// each file a wildcard lists); so does Kiln.
+		if l := v.Get("local"); !(l.IsString() && (containsVariable(l.Str) || isIncludeWildcard(l.Str))) {
 			c.pattern(l, where+" local", includeFileRE, "should be the path of a .yml or .yaml file")
 		}
 	case v.Has("project"):
