@@ -46,6 +46,7 @@ saas-linux-medium-amd64-gpu-standard gives a job one GPU.`,
 		newPipelineCmd(),
 		newJobCmd(),
 		newExecCmd(),
+		newUpCmd(),
 	)
 	return root
 }

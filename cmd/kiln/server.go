@@ -50,6 +50,12 @@ type serverConfig struct {
 	// plans not given keep GitLab's defaults.
 	ComputeQuotas  map[string]string
 	OverrunMinutes float64
+
+	// Set by kiln up, not by flags. Configure adjusts the coordinator's configuration
+	// before it starts; Ready is called once, with the external URL, when the server
+	// accepts connections and the first administrator exists; it must not block.
+	Configure func(*coordinator.Config)
+	Ready     func(externalURL string)
 }
 
 func newServerCmd() *cobra.Command {
@@ -143,11 +149,15 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr io.Writer) 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svc, err := coordinator.New(coordinator.Config{
+	ccfg := coordinator.Config{
 		Store: st, Blobs: blobs, Repos: repos, Catalog: catalog, Quota: quotas, ExternalURL: cfg.ExternalURL, LongPoll: cfg.LongPoll,
 		StuckTimeout: cfg.StuckTimeout, MaxArtifactBytes: cfg.MaxArtifactSize, Metrics: reg,
 		Logger: log.With("component", "coordinator"),
-	})
+	}
+	if cfg.Configure != nil {
+		cfg.Configure(&ccfg)
+	}
+	svc, err := coordinator.New(ccfg)
 	if err != nil {
 		return err
 	}
@@ -191,6 +201,9 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr io.Writer) 
 	go func() { serveDone <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "Kiln coordinator listening on %s (external URL %s)\n", ln.Addr(), cfg.ExternalURL)
 	log.Info("listening", "address", ln.Addr().String(), "external_url", cfg.ExternalURL, "engine", st.Engine)
+	if cfg.Ready != nil {
+		cfg.Ready(cfg.ExternalURL)
+	}
 
 	select {
 	case err := <-serveDone:
