@@ -10,6 +10,7 @@ import (
 // fuzzSeeds are configurations that exercise most of the loader and compiler.
 var fuzzSeeds = []string{
 	"job:\n  script: echo\n",
+	"include: ['x*.yml', {local: './x.yml'}, {local: '//x.yml'}, {local: '$D/*.yml'}, '**.yml']\njob:\n  script: echo\n  rules:\n    - changes: ['**/[!a]*.go', 'src/**']\n",
 	`
 stages: [build, test, deploy]
 variables: {A: "1", RAW: {value: $A, expand: false}}
