@@ -171,6 +171,9 @@ func runUp(ctx context.Context, cfg upConfig, deps upDeps, stdout, stderr io.Wri
 	case url = <-ready:
 	case <-server.done:
 		return server.err
+	case <-ctx.Done(): // Ctrl-C while starting
+		stopServer()
+		return server.wait()
 	}
 	runnerCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRunner()
@@ -201,6 +204,9 @@ func runUp(ctx context.Context, cfg upConfig, deps upDeps, stdout, stderr io.Wri
 	if err != nil {
 		return stop(fmt.Errorf("registering the runners: %w", err))
 	}
+	if ctx.Err() != nil { // Ctrl-C while registering
+		return stop(nil)
+	}
 	runner = goBackground(func() error { return runRunnerWith(runnerCtx, runnerConfig, deps.openHost) })
 
 	printInstructions(stdout, instructions{url: url, token: token, dataDir: cfg.DataDir, executor: executorName,
@@ -218,6 +224,10 @@ func runUp(ctx context.Context, cfg upConfig, deps upDeps, stdout, stderr io.Wri
 		fmt.Fprintln(stdout, "Stopping Kiln...")
 		return stop(nil)
 	case <-runner.done:
+		if runner.err == nil { // SIGQUIT: it finished its jobs
+			fmt.Fprintln(stdout, "The runners stopped; stopping Kiln...")
+			return stop(nil)
+		}
 		return stop(fmt.Errorf("the runner stopped: %w", runner.err))
 	case <-server.done:
 		return stop(fmt.Errorf("the server stopped: %w", server.err))
@@ -263,6 +273,9 @@ func runDemo(ctx context.Context, cfg upConfig, url, token string, out io.Writer
 	case <-runner.done:
 		cancel()
 		played.wait()
+		if runner.err == nil {
+			return errors.New("the runners were stopped (SIGQUIT) during the demo")
+		}
 		return fmt.Errorf("the runner stopped during the demo: %w", runner.err)
 	}
 	switch err := played.err; {
