@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/api/client"
 	"github.com/kiln-ci/kiln/internal/coordinator"
 	"github.com/kiln-ci/kiln/internal/demo"
+	"github.com/kiln-ci/kiln/internal/executor/docker"
 	"github.com/kiln-ci/kiln/internal/gpu"
 )
 
@@ -209,8 +210,12 @@ func runUp(ctx context.Context, cfg upConfig, deps upDeps, stdout, stderr io.Wri
 	}
 	runner = goBackground(func() error { return runRunnerWith(runnerCtx, runnerConfig, deps.openHost) })
 
-	printInstructions(stdout, instructions{url: url, token: token, dataDir: cfg.DataDir, executor: executorName,
-		runners: served, plan: plan, self: selfCommand()})
+	in := instructions{url: url, token: token, dataDir: cfg.DataDir, executor: executorName, runners: served,
+		plan: plan, self: selfCommand()}
+	if executorName == docker.Name && !dockerImageHere(ctx, cfg.DockerImage) {
+		in.missingImage = cfg.DockerImage
+	}
+	printInstructions(stdout, in)
 
 	if cfg.Demo {
 		err := runDemo(ctx, cfg, url, token, stdout, runner)

@@ -118,6 +118,20 @@ func dockerAnswers(ctx context.Context) error {
 	return err
 }
 
+// dockerImageHere reports whether the Docker daemon has image ref, so that kiln up can
+// say at start that jobs without an image would have to pull it.
+func dockerImageHere(ctx context.Context, ref string) bool {
+	cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		return false
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = cli.ImageInspect(ctx, ref)
+	return err == nil
+}
+
 // runnerSetup is what ensureRunners registers and writes.
 type runnerSetup struct {
 	path        string // the runners' config.toml

@@ -55,9 +55,11 @@ func loadOrCreateToken(path string) (string, error) {
 // instructions are what kiln up prints once it serves.
 type instructions struct {
 	url, token, dataDir, executor string
-	runners                       []servedRunner
-	plan                          upPlan
-	self                          string // how to run this kiln, e.g. "kiln" or "./bin/kiln"
+	// missingImage is the Docker executor's default image when the daemon lacks it.
+	missingImage string
+	runners      []servedRunner
+	plan         upPlan
+	self         string // how to run this kiln, e.g. "kiln" or "./bin/kiln"
 }
 
 // printInstructions says where Kiln is and how to use it: the web UI, the token, the
@@ -76,6 +78,11 @@ func printInstructions(w io.Writer, in instructions) {
 			what = "jobs tagged " + r.machineType
 		}
 		fmt.Fprintf(w, "  Runner    #%d, %s executor, machine type %s: %s, %d at once\n", r.id, in.executor, r.machineType, what, r.jobs)
+	}
+	if in.missingImage != "" {
+		fmt.Fprintf(w, "  Image     %s, for jobs that name none, is not on this host: it will be pulled\n"+
+			"            (without a registry, give --docker-image a local image, e.g. kiln-test/debian:bookworm\n"+
+			"            from scripts/test-images.sh)\n", in.missingImage)
 	}
 	if in.plan.gpuJobs == 0 {
 		if in.plan.gpus == 0 {
