@@ -1,6 +1,7 @@
 package ci
 
 import (
+	"github.com/kiln-ci/kiln/internal/machine"
 	"os"
 	"path/filepath"
 	"testing"
@@ -37,8 +38,11 @@ func TestTheTrainingExampleRequestsGPUsPerJob(t *testing.T) {
 	if g := train.GPU; g.Count == nil || *g.Count != 1 || g.MemoryMinBytes != 15<<30 || g.CUDAMin.String() != "12.1" {
 		t.Errorf("train GPU = %+v", g)
 	}
-	if g := jobOf(t, p, "unit").GPU; !g.IsZero() {
-		t.Errorf("unit asks for no GPU: %+v", g)
+	// unit inherits the pipeline-wide KILN_CUDA_MIN; on its CPU machine type that
+	// narrows nothing and the job gets no GPU.
+	small, _ := machine.DefaultCatalog().Get(machine.TagSmall)
+	if g, err := small.Resolve(jobOf(t, p, "unit").GPU); err != nil || g.Wanted() != 0 {
+		t.Errorf("unit on %s resolves to %+v, %v; want no GPU", machine.TagSmall, g, err)
 	}
 	var needs []string
 	for _, n := range jobOf(t, p, "report").Needs {

@@ -16,8 +16,10 @@ const module = "github.com/kiln-ci/kiln/"
 
 // Sides of the architecture, by package path prefix below the module.
 var (
-	coordinatorSide = []string{"internal/coordinator", "internal/store", "internal/git", "internal/api", "internal/web"}
-	runnerSide      = []string{"internal/runner", "internal/executor", "internal/gpu"}
+	// internal/demo drives a coordinator through its API, as a user would.
+	coordinatorSide = []string{"internal/coordinator", "internal/store", "internal/git", "internal/api", "internal/web", "internal/demo"}
+	// internal/localrun is kiln exec: the runner's lifecycle without a coordinator.
+	runnerSide = []string{"internal/runner", "internal/executor", "internal/gpu", "internal/localrun"}
 	// Shared packages may be imported by both sides and import neither.
 	shared = []string{"internal/testenv", "internal/ci", "internal/jobspec", "internal/protocol", "internal/machine", "internal/version"}
 	// stdlibOnly packages import nothing outside the standard library and the module's

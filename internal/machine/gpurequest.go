@@ -72,7 +72,9 @@ func ParseGPURequest(lookup func(key string) (string, bool)) (GPURequest, error)
 
 // Resolve narrows the machine type's GPU default by a job's request. A request may ask
 // for fewer GPUs or stricter ones, never for more than the type gives or a model that
-// contradicts it; that is an error saying so.
+// contradicts it; that is an error saying so. When the job gets no GPUs (a CPU machine
+// type, or KILN_GPU_COUNT=0) the other KILN_GPU_* variables and KILN_CUDA_MIN are
+// ignored: a pipeline may set them globally for its GPU jobs.
 func (t Type) Resolve(r GPURequest) (GPURequest, error) {
 	out := GPURequest{
 		Model:                t.GPU.Model,
@@ -94,11 +96,10 @@ func (t Type) Resolve(r GPURequest) (GPURequest, error) {
 	}
 	out.Count = &count
 	if count == 0 {
-		if r.Model != "" || r.MemoryMinBytes != 0 || !r.ComputeCapabilityMin.IsZero() || !r.CUDAMin.IsZero() {
-			return out, fmt.Errorf("machine type %s gives no GPUs, so %s, %s, %s and %s cannot apply",
-				t.Tag, VarGPUModel, VarGPUMemoryMin, VarGPUComputeCapabilityMin, VarCUDAMin)
-		}
-		return out, nil
+		// Without GPUs the narrowing variables narrow nothing. They are often set once
+		// for a whole pipeline (global variables) that also has CPU jobs, so they are
+		// ignored here rather than refused.
+		return GPURequest{Count: &count}, nil
 	}
 	if r.Model != "" {
 		if t.GPU.Model != "" && !ModelMatches(r.Model, t.GPU.Model) && !ModelMatches(t.GPU.Model, r.Model) {

@@ -107,6 +107,13 @@ func TestResolveNarrowsNeverExceeds(t *testing.T) {
 	if r, err := small.Resolve(GPURequest{}); err != nil || r.Wanted() != 0 {
 		t.Errorf("CPU type without request: %+v %v", r, err)
 	}
+	global := GPURequest{Model: "A100", MemoryMinBytes: 40 * GiB, CUDAMin: Version{12, 1}}
+	if r, err := small.Resolve(global); err != nil || !r.IsZeroExceptCount() {
+		t.Errorf("pipeline-wide GPU variables on a CPU job must be ignored, got %+v, %v", r, err)
+	}
+	if r, err := gpu.Resolve(GPURequest{Count: intp(0), CUDAMin: Version{12, 1}}); err != nil || r.Wanted() != 0 || !r.CUDAMin.IsZero() {
+		t.Errorf("KILN_GPU_COUNT=0 on a GPU type: %+v, %v; want no GPUs and nothing else", r, err)
+	}
 	a100 := Type{Tag: "gpu-a100", GPU: GPU{Count: 8, Model: "A100"}}
 	if _, err := a100.Resolve(GPURequest{Model: "T4"}); err == nil {
 		t.Error("a T4 request on an A100 type must be refused")
@@ -168,4 +175,10 @@ func TestVersion(t *testing.T) {
 			t.Errorf("ParseVersion(%q) accepted", in)
 		}
 	}
+}
+
+// IsZeroExceptCount reports whether a resolved request asks for nothing but a count.
+func (r GPURequest) IsZeroExceptCount() bool {
+	r.Count = nil
+	return r.IsZero()
 }
