@@ -9,6 +9,9 @@
 //
 //	go run ./bench/coordinator -scenario all                       # SQLite
 //	go run ./bench/coordinator -scenario all -database "$KILN_TEST_POSTGRES_DSN"
+//
+// KILN_BENCH_CPUPROFILE=FILE writes the coordinator's CPU profile, -load-cpuprofile
+// FILE the load generator's.
 package main
 
 import (
@@ -57,7 +60,14 @@ func main() {
 	flag.IntVar(&o.jobs, "jobs", 2000, "jobs run through their lifecycle (throughput)")
 	flag.IntVar(&o.workers, "workers", 32, "concurrent runners running jobs (throughput)")
 	flag.DurationVar(&o.settle, "settle", 10*time.Second, "how long idle runners poll before memory is read")
+	loadProfile := flag.String("load-cpuprofile", "", "write the load generator's (the simulated runners') CPU profile here")
 	flag.Parse()
+	if *loadProfile != "" {
+		f, err := os.Create(*loadProfile)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

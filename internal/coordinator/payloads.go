@@ -12,39 +12,34 @@ import (
 	"github.com/kiln-ci/kiln/internal/store"
 )
 
-// buildPayload completes a claimed job's compiled payload (package payload) and
-// returns it with the job's pipeline.
-func (s *Service) buildPayload(ctx context.Context, j *store.Job, r *store.Runner, token string) (*jobspec.Job, *store.Pipeline, error) {
-	pl, err := s.st.Pipelines.Pipeline(ctx, j.PipelineID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading pipeline %d: %w", j.PipelineID, err)
-	}
+// buildPayload completes a claimed job's compiled payload (package payload), given
+// the job's pipeline.
+func (s *Service) buildPayload(ctx context.Context, j *store.Job, pl *store.Pipeline, r *store.Runner, token string) (*jobspec.Job, error) {
 	p, err := s.project(ctx, j.ProjectID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading project %d: %w", j.ProjectID, err)
+		return nil, fmt.Errorf("reading project %d: %w", j.ProjectID, err)
 	}
 	deps, err := s.dependencies(ctx, j)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var keys []string
 	if slices.ContainsFunc(deps, func(d payload.Dependency) bool { return len(d.Dotenv) > 0 }) {
 		// Only dotenv variables need to know which keys the settings own.
 		vars, err := s.settingVariables(ctx, p.ID, pl.Protected)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		keys = vars.keys
 		for _, v := range pl.Variables {
 			keys = append(keys, v.Key)
 		}
 	}
-	job, err := payload.Build(payload.Input{
+	return payload.Build(payload.Input{
 		Server: s.server, Job: j, Token: token, Pipeline: pl, Project: p, Runner: r,
 		Dependencies: deps, SettingKeys: keys, TimeoutSeconds: s.effectiveTimeout(j, r),
 		DefaultGitDepth: s.cfg.DefaultGitDepth, QueuedFor: j.StartedAt.Sub(j.QueuedAt),
 	})
-	return job, pl, err
 }
 
 // project reads a project, briefly cached.

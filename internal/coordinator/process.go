@@ -13,11 +13,13 @@ import (
 // job out of created, so a pipeline needs at most one round per stage and gated job.
 const maxProcessRounds = 64
 
-// pipelineJobs returns a pipeline's current jobs (retried attempts left out).
+// pipelineJobs returns a pipeline's current jobs (retried attempts left out), without
+// their payloads: processing, cancels, retries and dependencies look only at the
+// jobs' statuses and definitions, and the payload is most of a job's bytes.
 func (s *Service) pipelineJobs(ctx context.Context, pipelineID int64) ([]store.Job, error) {
 	var all []store.Job
 	for offset := 0; ; offset += store.MaxPageLimit {
-		page, err := s.st.Jobs.ListJobs(ctx, store.JobQuery{PipelineID: pipelineID,
+		page, err := s.st.Jobs.ListJobs(ctx, store.JobQuery{PipelineID: pipelineID, OmitPayload: true,
 			Page: store.Page{Offset: offset, Limit: store.MaxPageLimit}})
 		if err != nil {
 			return nil, fmt.Errorf("listing the jobs of pipeline %d: %w", pipelineID, err)

@@ -175,7 +175,7 @@ func (s *Service) claim(ctx context.Context, c *claimer, woken queue.Offer) (*jo
 		if c.hosted {
 			req.ExcludeRootNamespaces = s.quotas.spent(store.MonthOf(s.now()))
 		}
-		j, err := s.st.Jobs.ClaimJob(ctx, req)
+		j, pl, err := s.st.Jobs.ClaimJob(ctx, req)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil
 		}
@@ -206,12 +206,15 @@ func (s *Service) claim(ctx context.Context, c *claimer, woken queue.Offer) (*jo
 				continue
 			}
 		}
-		p, pl, err := s.buildPayload(ctx, j, c.runner, token)
+		p, err := s.buildPayload(ctx, j, pl, c.runner, token)
 		if err != nil {
 			log.Error("building a claimed job's payload; back to the queue", "error", err)
 			s.release(context.WithoutCancel(ctx), j)
 			return nil, err
 		}
+		// The runner's first update and trace patch follow at once: they need not
+		// read the job its token belongs to again.
+		s.jobTokens.put(string(store.HashToken(token)), *j, s.now())
 		s.metrics.pickup.Observe(j.StartedAt.Sub(j.QueuedAt).Seconds())
 		log.Info("job claimed", "pipeline", j.PipelineID, "name", j.Name, "queued_for", j.StartedAt.Sub(j.QueuedAt))
 		if pl.Status != store.StatusRunning { // a claim moves no other job: only the status may change

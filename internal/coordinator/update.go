@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"strings"
 	"time"
@@ -210,6 +211,26 @@ func (s *Service) AppendTrace(ctx context.Context, j *store.Job, offset int64, d
 		s.traces.drop(j.ID)
 		return 0, "", fmt.Errorf("appending to the trace of job %d: %w", j.ID, err)
 	}
-	s.traces.put(j.ID, info, s.now())
+	s.rememberAppend(j.ID, offset, data, info.Size)
 	return info.Size, string(j.Status), nil
+}
+
+// rememberAppend keeps the size and checksum of a job's trace after an append this
+// replica made at offset, so that the final update's check needs no read: the
+// checksum continues the one remembered for the first offset bytes, or starts afresh
+// at offset 0. An append after bytes this replica did not see leaves nothing to
+// remember. (What is remembered is only ever compared with the runner's own claim, and
+// a mismatch reads the store.)
+func (s *Service) rememberAppend(jobID, offset int64, data []byte, size int64) {
+	var crc uint32
+	switch prev, ok := s.traces.get(jobID, s.now()); {
+	case offset == 0:
+		crc = crc32.ChecksumIEEE(data)
+	case ok && prev.Size == offset:
+		crc = crc32.Update(prev.CRC32, crc32.IEEETable, data)
+	default:
+		s.traces.drop(jobID)
+		return
+	}
+	s.traces.put(jobID, store.TraceInfo{Size: size, CRC32: crc}, s.now())
 }

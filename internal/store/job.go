@@ -109,7 +109,10 @@ type JobQuery struct {
 	ScheduledBefore time.Time
 	// Newest lists by descending id; otherwise by ascending id.
 	Newest bool
-	Page   Page
+	// OmitPayload leaves each job's Payload nil: it is the largest column, and lists
+	// that look only at statuses and definitions (pipeline processing) skip it.
+	OmitPayload bool
+	Page        Page
 }
 
 // Claim orders: which pending job a runner gets first.
@@ -182,13 +185,20 @@ type Jobs interface {
 	JobByToken(ctx context.Context, token string) (*Job, error)
 	// ListJobs returns matching jobs (see JobQuery for order).
 	ListJobs(ctx context.Context, q JobQuery) ([]Job, error)
+	// CountJobs counts the jobs ListJobs would return for q over all pages (q.Page,
+	// Newest and OmitPayload do not matter): all of them, or when upTo > 0 at most
+	// upTo, so that counting a huge list stops early (a count of upTo means "upTo or
+	// more").
+	CountJobs(ctx context.Context, q JobQuery, upTo int) (int, error)
 
 	// ClaimJob atomically moves one matching pending job to running for the runner
 	// and returns it, with RunnerID, StartedAt and UpdatedAt set and the request's
-	// token attached. Two concurrent claims, from this process or another replica,
-	// never get the same job. ErrNotFound when no pending job matches; ErrInvalid for
-	// a request without runner or token, or an unknown order.
-	ClaimJob(ctx context.Context, req ClaimRequest) (*Job, error)
+	// token attached, and its pipeline as it was at the claim (what the job's payload
+	// and the pipeline's progress need, read with the claim). Two concurrent claims,
+	// from this process or another replica, never get the same job. ErrNotFound when
+	// no pending job matches; ErrInvalid for a request without runner or token, or an
+	// unknown order.
+	ClaimJob(ctx context.Context, req ClaimRequest) (*Job, *Pipeline, error)
 	// TransitionJob moves a job from one of t.From to t.To and returns it. UpdatedAt
 	// becomes now; pending sets QueuedAt and clears RunnerID and StartedAt (the job
 	// waits for a runner again); scheduled sets ScheduledAt; a finished

@@ -86,6 +86,10 @@ type Pipelines interface {
 	PipelineByIID(ctx context.Context, projectID, iid int64) (*Pipeline, error)
 	// ListPipelines returns matching pipelines by descending id (newest first).
 	ListPipelines(ctx context.Context, q PipelineQuery) ([]Pipeline, error)
+	// CountPipelines counts the pipelines ListPipelines would return for q over all
+	// pages (q.Page does not matter): all of them, or when upTo > 0 at most upTo (a
+	// count of upTo means "upTo or more").
+	CountPipelines(ctx context.Context, q PipelineQuery, upTo int) (int, error)
 	// SetPipelineStatus sets a pipeline's status and returns it. Running sets
 	// StartedAt if unset; a finished status sets FinishedAt; any other status clears
 	// FinishedAt (a retried pipeline runs again). ErrNotFound; ErrInvalid.

@@ -52,6 +52,8 @@ var Dialect = sqlstore.Dialect{
 	Name:          "postgres",
 	SkipLocked:    "FOR UPDATE OF j SKIP LOCKED",
 	WritableCTE:   true,
+	Lateral:       true,
+	UsageShards:   16,
 	JSONBTags:     true,
 	MigrationLock: `SELECT pg_advisory_xact_lock(hashtext('kiln.migrations.' || current_schema()))`,
 	Classify:      classify,

@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/kiln-ci/kiln/internal/store"
+	"github.com/kiln-ci/kiln/internal/store/sqlstore"
 )
 
 func TestReopeningKeepsDataAndAppliesNothingTwice(t *testing.T) {
@@ -159,5 +161,43 @@ func TestChunksFromBeforeChunkChecksumsStillAddUp(t *testing.T) {
 	must(t, err)
 	if want := crc32.ChecksumIEEE([]byte("written before 0002, and after")); info.CRC32 != want || info.Size != 30 {
 		t.Errorf("TraceInfo = %+v, want size 30 crc %08x", info, want)
+	}
+}
+
+// migratedTo returns a database at path with the migrations up to version only, as an
+// older Kiln left it.
+func migratedTo(t *testing.T, path string, version int) {
+	t.Helper()
+	older := fstest.MapFS{}
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	must(t, err)
+	for _, f := range files[:version] {
+		data, err := fs.ReadFile(migrations, f)
+		must(t, err)
+		older[strings.TrimPrefix(f, "migrations/")] = &fstest.MapFile{Data: data}
+	}
+	db, err := sql.Open("sqlite", path)
+	must(t, err)
+	defer db.Close()
+	must(t, sqlstore.Migrate(t.Context(), db, Dialect, older))
+}
+
+func TestUsageFromBeforeShardsStillCounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	migratedTo(t, path, 3)
+	exec(t, path, `INSERT INTO namespaces (id, kind, name, path, full_path, plan, created_at) VALUES (1, 'group', 'g', 'g', 'g', 'free', 0);
+		INSERT INTO compute_usage (root_namespace_id, month, minutes, warned) VALUES (1, '2026-03', 300.5, 25), (1, '2026-02', 7, -1)`)
+	s, err := Open(t.Context(), Config{Path: path})
+	must(t, err)
+	defer s.Close()
+	u, err := s.Usage.AddMinutes(t.Context(), 1, "2026-03", 1.5)
+	must(t, err)
+	if u.Minutes != 302 || u.Warned != 25 {
+		t.Errorf("usage after a charge = %+v, want 302 minutes warned at 25", u)
+	}
+	list, err := s.Usage.ListUsage(t.Context(), 1)
+	must(t, err)
+	if len(list) != 2 || list[0].Minutes != 302 || list[1].Minutes != 7 || list[1].Warned != store.NotWarned {
+		t.Errorf("ListUsage = %+v", list)
 	}
 }

@@ -20,26 +20,24 @@ const jobCols = `id, pipeline_id, project_id, root_namespace_id, user_id, name, 
 	updated_at, scheduled_at, failure_reason, exit_code, coverage, kiln_message, gpu_telemetry, scheduling_type,
 	start_in_seconds`
 
+// jobColsNoPayload is jobCols with NULL for the payload (JobQuery.OmitPayload).
+var jobColsNoPayload = strings.Replace(jobCols, " payload,", " NULL,", 1)
+
 func scanJob(s scanner) (*store.Job, error) {
 	var j store.Job
-	var exitCode sql.NullInt64
-	var coverage sql.NullFloat64
-	var startIn int64
-	err := s.Scan(&j.ID, &j.PipelineID, &j.ProjectID, &j.RootNamespaceID, int64Col{&j.UserID}, &j.Name, &j.Stage, &j.StageIdx,
+	err := s.Scan(jobDest(&j)...)
+	return &j, err
+}
+
+// jobDest is where a row of jobCols scans into j.
+func jobDest(j *store.Job) []any {
+	return []any{&j.ID, &j.PipelineID, &j.ProjectID, &j.RootNamespaceID, int64Col{&j.UserID}, &j.Name, &j.Stage, &j.StageIdx,
 		&j.Status, &j.When, &j.AllowFailure, jsonCol{&j.AllowFailureExitCodes}, jsonCol{&j.Needs}, jsonCol{&j.Dependencies},
 		jsonCol{&j.Retry}, &j.Attempt, &j.Retried, &j.Protected, &j.TimeoutSeconds, jsonCol{&j.Tags}, &j.MachineType,
 		&j.GPUCount, jsonCol{&j.GPURequest}, rawCol{&j.Payload}, int64Col{&j.RunnerID}, timeCol{&j.CreatedAt},
 		timeCol{&j.QueuedAt}, timeCol{&j.StartedAt}, timeCol{&j.FinishedAt}, timeCol{&j.UpdatedAt}, timeCol{&j.ScheduledAt},
-		&j.FailureReason, &exitCode, &coverage, &j.KilnMessage, rawCol{&j.GPUTelemetry}, &j.Scheduling, &startIn)
-	j.StartIn = time.Duration(startIn) * time.Second
-	if exitCode.Valid {
-		c := int(exitCode.Int64)
-		j.ExitCode = &c
-	}
-	if coverage.Valid {
-		j.Coverage = &coverage.Float64
-	}
-	return &j, err
+		&j.FailureReason, intPtrCol{&j.ExitCode}, floatPtrCol{&j.Coverage}, &j.KilnMessage, rawCol{&j.GPUTelemetry},
+		&j.Scheduling, secondsCol{&j.StartIn}}
 }
 
 func checkNewJob(j *store.Job) error {
@@ -168,35 +166,26 @@ type prefixScanner struct {
 func (p prefixScanner) Scan(dest ...any) error { return p.s.Scan(append([]any{p.first}, dest...)...) }
 
 func (s jobs) ListJobs(ctx context.Context, q store.JobQuery) ([]store.Job, error) {
-	var a args
-	query := `SELECT ` + jobCols + ` FROM jobs WHERE 1 = 1`
-	if q.PipelineID != 0 {
-		query += ` AND pipeline_id = ` + a.add(q.PipelineID)
-	}
-	if q.ProjectID != 0 {
-		query += ` AND project_id = ` + a.add(q.ProjectID)
-	}
-	if q.RunnerID != 0 {
-		query += ` AND runner_id = ` + a.add(q.RunnerID)
-	}
-	if len(q.Statuses) > 0 {
-		query += ` AND status IN (` + list(&a, q.Statuses) + `)`
-	}
-	if !q.IncludeRetried {
-		query += ` AND retried = FALSE`
-	}
-	if !q.UpdatedBefore.IsZero() {
-		query += ` AND updated_at < ` + a.add(q.UpdatedBefore.UTC())
-	}
-	if !q.ScheduledBefore.IsZero() {
-		query += ` AND scheduled_at < ` + a.add(q.ScheduledBefore.UTC())
+	cols := jobCols
+	if q.OmitPayload {
+		cols = jobColsNoPayload
 	}
 	order := ` ORDER BY id`
 	if q.Newest {
 		order += ` DESC`
 	}
+	var a args
 	limit, offset := q.Page.Bounds()
-	rows, err := s.r.QueryContext(ctx, query+order+pageClause(&a, limit, offset), a...)
+	var query string
+	if offset == 0 {
+		query = `SELECT ` + cols + ` FROM jobs WHERE ` + jobFilter(&a, q) + order + pageClause(&a, limit, offset)
+	} else {
+		// Deferred join: the page's ids come from an index (one that covers the filter,
+		// such as jobs_project_current), so that only the rows shown are read.
+		query = `SELECT ` + cols + ` FROM jobs WHERE id IN (SELECT id FROM jobs WHERE ` + jobFilter(&a, q) + order +
+			pageClause(&a, limit, offset) + `)` + order
+	}
+	rows, err := s.r.QueryContext(ctx, query, a...)
 	if err != nil {
 		return nil, fmt.Errorf("listing jobs: %w", err)
 	}
@@ -205,6 +194,47 @@ func (s jobs) ListJobs(ctx context.Context, q store.JobQuery) ([]store.Job, erro
 		return nil, fmt.Errorf("listing jobs: %w", err)
 	}
 	return out, nil
+}
+
+// jobFilter is the WHERE condition of a job query (without paging or order).
+func jobFilter(a *args, q store.JobQuery) string {
+	where := `1 = 1`
+	if q.PipelineID != 0 {
+		where += ` AND pipeline_id = ` + a.add(q.PipelineID)
+	}
+	if q.ProjectID != 0 {
+		where += ` AND project_id = ` + a.add(q.ProjectID)
+	}
+	if q.RunnerID != 0 {
+		where += ` AND runner_id = ` + a.add(q.RunnerID)
+	}
+	if len(q.Statuses) > 0 {
+		where += ` AND status IN (` + list(a, q.Statuses) + `)`
+	}
+	if !q.IncludeRetried {
+		where += ` AND retried = FALSE`
+	}
+	if !q.UpdatedBefore.IsZero() {
+		where += ` AND updated_at < ` + a.add(q.UpdatedBefore.UTC())
+	}
+	if !q.ScheduledBefore.IsZero() {
+		where += ` AND scheduled_at < ` + a.add(q.ScheduledBefore.UTC())
+	}
+	return where
+}
+
+func (s jobs) CountJobs(ctx context.Context, q store.JobQuery, upTo int) (int, error) {
+	var a args
+	where := jobFilter(&a, q)
+	query := `SELECT count(*) FROM jobs WHERE ` + where
+	if upTo > 0 {
+		query = `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE ` + where + ` LIMIT ` + a.add(upTo) + `) c`
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, query, a...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting jobs: %w", err)
+	}
+	return n, nil
 }
 
 func (s jobs) TransitionJob(ctx context.Context, id int64, t store.JobTransition) (*store.Job, error) {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/kiln-ci/kiln/internal/store"
 )
@@ -12,12 +13,26 @@ type pipelines struct{ *db }
 const pipelineCols = `id, project_id, iid, ref, tag, protected, sha, before_sha, source, status, name, yaml_errors,
 	user_id, variables, created_at, updated_at, started_at, finished_at`
 
+// pipelineColsOf is pipelineCols qualified by a table alias.
+func pipelineColsOf(alias string) string {
+	cols := strings.Split(pipelineCols, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
 func scanPipeline(s scanner) (*store.Pipeline, error) {
 	var p store.Pipeline
-	err := s.Scan(&p.ID, &p.ProjectID, &p.IID, &p.Ref, &p.Tag, &p.Protected, &p.SHA, &p.BeforeSHA, &p.Source, &p.Status,
-		&p.Name, &p.YAMLErrors, int64Col{&p.UserID}, jsonCol{&p.Variables}, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt},
-		timeCol{&p.StartedAt}, timeCol{&p.FinishedAt})
+	err := s.Scan(pipelineDest(&p)...)
 	return &p, err
+}
+
+// pipelineDest is where a row of pipelineCols scans into p.
+func pipelineDest(p *store.Pipeline) []any {
+	return []any{&p.ID, &p.ProjectID, &p.IID, &p.Ref, &p.Tag, &p.Protected, &p.SHA, &p.BeforeSHA, &p.Source, &p.Status,
+		&p.Name, &p.YAMLErrors, int64Col{&p.UserID}, jsonCol{&p.Variables}, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt},
+		timeCol{&p.StartedAt}, timeCol{&p.FinishedAt}}
 }
 
 func (s pipelines) CreatePipeline(ctx context.Context, p *store.Pipeline, jobs []*store.Job) error {
@@ -99,18 +114,18 @@ func (s pipelines) PipelineByIID(ctx context.Context, projectID, iid int64) (*st
 
 func (s pipelines) ListPipelines(ctx context.Context, q store.PipelineQuery) ([]store.Pipeline, error) {
 	var a args
-	query := `SELECT ` + pipelineCols + ` FROM pipelines WHERE project_id = ` + a.add(q.ProjectID)
-	if q.Ref != "" {
-		query += ` AND ref = ` + a.add(q.Ref)
-	}
-	if q.SHA != "" {
-		query += ` AND sha = ` + a.add(q.SHA)
-	}
-	if len(q.Statuses) > 0 {
-		query += ` AND status IN (` + list(&a, q.Statuses) + `)`
-	}
 	limit, offset := q.Page.Bounds()
-	rows, err := s.r.QueryContext(ctx, query+` ORDER BY id DESC`+pageClause(&a, limit, offset), a...)
+	const order = ` ORDER BY id DESC`
+	var query string
+	if offset == 0 {
+		query = `SELECT ` + pipelineCols + ` FROM pipelines WHERE ` + pipelineFilter(&a, q) + order + pageClause(&a, limit, offset)
+	} else {
+		// Deferred join: the page's ids come from the pipelines_project index, so that
+		// only the rows shown are read in full.
+		query = `SELECT ` + pipelineCols + ` FROM pipelines WHERE id IN (SELECT id FROM pipelines WHERE ` +
+			pipelineFilter(&a, q) + order + pageClause(&a, limit, offset) + `)` + order
+	}
+	rows, err := s.r.QueryContext(ctx, query, a...)
 	if err != nil {
 		return nil, fmt.Errorf("listing pipelines of project %d: %w", q.ProjectID, err)
 	}
@@ -119,6 +134,35 @@ func (s pipelines) ListPipelines(ctx context.Context, q store.PipelineQuery) ([]
 		return nil, fmt.Errorf("listing pipelines of project %d: %w", q.ProjectID, err)
 	}
 	return out, nil
+}
+
+// pipelineFilter is the WHERE condition of a pipeline query (without paging).
+func pipelineFilter(a *args, q store.PipelineQuery) string {
+	where := `project_id = ` + a.add(q.ProjectID)
+	if q.Ref != "" {
+		where += ` AND ref = ` + a.add(q.Ref)
+	}
+	if q.SHA != "" {
+		where += ` AND sha = ` + a.add(q.SHA)
+	}
+	if len(q.Statuses) > 0 {
+		where += ` AND status IN (` + list(a, q.Statuses) + `)`
+	}
+	return where
+}
+
+func (s pipelines) CountPipelines(ctx context.Context, q store.PipelineQuery, upTo int) (int, error) {
+	var a args
+	where := pipelineFilter(&a, q)
+	query := `SELECT count(*) FROM pipelines WHERE ` + where
+	if upTo > 0 {
+		query = `SELECT count(*) FROM (SELECT 1 FROM pipelines WHERE ` + where + ` LIMIT ` + a.add(upTo) + `) c`
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, query, a...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting pipelines of project %d: %w", q.ProjectID, err)
+	}
+	return n, nil
 }
 
 func (s pipelines) SetPipelineStatus(ctx context.Context, id int64, status store.Status) (*store.Pipeline, error) {

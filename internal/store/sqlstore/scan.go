@@ -155,8 +155,55 @@ func (c stringCol) Scan(src any) error {
 	return nil
 }
 
+// intPtrCol scans a nullable integer into *p: nil for NULL.
+type intPtrCol struct{ p **int }
+
+func (c intPtrCol) Scan(src any) error {
+	var n sql.NullInt64
+	if err := n.Scan(src); err != nil {
+		return err
+	}
+	*c.p = nil
+	if n.Valid {
+		v := int(n.Int64)
+		*c.p = &v
+	}
+	return nil
+}
+
+// floatPtrCol scans a nullable number into *p: nil for NULL.
+type floatPtrCol struct{ p **float64 }
+
+func (c floatPtrCol) Scan(src any) error {
+	var n sql.NullFloat64
+	if err := n.Scan(src); err != nil {
+		return err
+	}
+	*c.p = nil
+	if n.Valid {
+		v := n.Float64
+		*c.p = &v
+	}
+	return nil
+}
+
+// secondsCol scans whole seconds into a duration.
+type secondsCol struct{ d *time.Duration }
+
+func (c secondsCol) Scan(src any) error {
+	var n sql.NullInt64
+	if err := n.Scan(src); err != nil {
+		return err
+	}
+	*c.d = time.Duration(n.Int64) * time.Second
+	return nil
+}
+
 // Compile-time checks.
 var (
+	_ sql.Scanner = intPtrCol{}
+	_ sql.Scanner = floatPtrCol{}
+	_ sql.Scanner = secondsCol{}
 	_ sql.Scanner = timeCol{}
 	_ sql.Scanner = jsonCol{}
 	_ sql.Scanner = rawCol{}

@@ -33,6 +33,13 @@ type Dialect struct {
 	// WritableCTE says the database runs data-modifying statements in WITH
 	// (PostgreSQL), letting a trace append be one statement.
 	WritableCTE bool
+	// Lateral says the database runs LATERAL subqueries and MATERIALIZED CTEs
+	// (PostgreSQL), letting a fair-share claim be one statement.
+	Lateral bool
+	// UsageShards is how many rows a namespace's monthly compute usage is spread over
+	// (0 or 1: one), so that concurrent charges do not queue on one row's lock where
+	// writers run concurrently (PostgreSQL).
+	UsageShards int
 	// JSONBTags matches runner tags on jobs.tags with jsonb containment (PostgreSQL)
 	// instead of the job_tags table.
 	JSONBTags bool

@@ -70,33 +70,36 @@ func rowsAffected(res sql.Result, err error) (bool, error) {
 }
 
 func (s traces) TraceInfo(ctx context.Context, jobID int64) (store.TraceInfo, error) {
-	var info store.TraceInfo
-	err := s.read(ctx, func(tx querier) error {
-		if err := tx.QueryRowContext(ctx, `SELECT trace_size FROM jobs WHERE id = $1`, jobID).Scan(&info.Size); err != nil {
-			return s.classify(err)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT length(data), crc32, CASE WHEN crc32 IS NULL THEN data END
-			FROM trace_chunks WHERE job_id = $1 ORDER BY start_offset`, jobID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var n int64
-			var crc sql.NullInt64
-			var data []byte
-			if err := rows.Scan(&n, &crc, &data); err != nil {
-				return err
-			}
-			if !crc.Valid {
-				crc.Int64 = int64(crc32.ChecksumIEEE(data))
-			}
-			info.CRC32 = crc32Combine(info.CRC32, uint32(crc.Int64), n)
-		}
-		return rows.Err()
-	})
+	// One statement, so one snapshot and one round trip: the job's size with each
+	// chunk's length and checksum (a chunk without one brings its data).
+	rows, err := s.r.QueryContext(ctx, `SELECT j.trace_size, length(c.data), c.crc32, CASE WHEN c.crc32 IS NULL THEN c.data END
+		FROM jobs j LEFT JOIN trace_chunks c ON c.job_id = j.id WHERE j.id = $1 ORDER BY c.start_offset`, jobID)
 	if err != nil {
-		return info, fmt.Errorf("trace of job %d: %w", jobID, err)
+		return store.TraceInfo{}, fmt.Errorf("trace of job %d: %w", jobID, err)
+	}
+	defer rows.Close()
+	var info store.TraceInfo
+	found := false
+	for rows.Next() {
+		var n, crc sql.NullInt64
+		var data []byte
+		if err := rows.Scan(&info.Size, &n, &crc, &data); err != nil {
+			return store.TraceInfo{}, fmt.Errorf("trace of job %d: %w", jobID, err)
+		}
+		found = true
+		if !n.Valid {
+			continue // no chunks
+		}
+		if !crc.Valid {
+			crc.Int64 = int64(crc32.ChecksumIEEE(data))
+		}
+		info.CRC32 = crc32Combine(info.CRC32, uint32(crc.Int64), n.Int64)
+	}
+	if err := rows.Err(); err != nil {
+		return store.TraceInfo{}, fmt.Errorf("trace of job %d: %w", jobID, err)
+	}
+	if !found {
+		return store.TraceInfo{}, fmt.Errorf("trace of job %d: %w", jobID, store.ErrNotFound)
 	}
 	return info, nil
 }

@@ -51,7 +51,7 @@ func BenchClaimFinish(b *testing.B, f Factory, workers int, order string) {
 					b.Error(err)
 					return
 				}
-				j, err := s.Jobs.ClaimJob(ctx, store.ClaimRequest{RunnerID: int64(w + 1), Token: tok, RunUntagged: true, Order: order})
+				j, _, err := s.Jobs.ClaimJob(ctx, store.ClaimRequest{RunnerID: int64(w + 1), Token: tok, RunUntagged: true, Order: order})
 				if errorsIs(err, store.ErrNotFound) {
 					return
 				}

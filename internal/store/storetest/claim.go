@@ -36,6 +36,28 @@ var claimTests = map[string]func(*testing.T, *env){
 			t.Errorf("stored job = %+v", stored)
 		}
 	},
+	"ClaimJob brings the job's pipeline as it is at the claim": func(t *testing.T, e *env) {
+		p := e.project(e.group(0, "").ID)
+		j := newJob("a", store.StatusPending)
+		pl := &store.Pipeline{ProjectID: p.ID, Ref: "feature", SHA: "abc123", Source: store.SourceWeb,
+			Status: store.StatusPending, Variables: []store.PipelineVariable{{Key: "K", Value: "v"}}}
+		must(t, e.s.Pipelines.CreatePipeline(e.ctx, pl, []*store.Job{j}))
+		_, err := e.s.Pipelines.SetPipelineStatus(e.ctx, pl.ID, store.StatusRunning)
+		must(t, err)
+		for _, order := range []string{store.ClaimFIFO, store.ClaimFairShare} {
+			tok, err := store.NewToken(store.PrefixJobToken)
+			must(t, err)
+			got, gotPl, err := e.s.Jobs.ClaimJob(e.ctx, store.ClaimRequest{RunnerID: 3, Token: tok, RunUntagged: true, Order: order})
+			must(t, err)
+			if got.ID != j.ID || gotPl == nil || gotPl.ID != pl.ID || gotPl.IID != pl.IID || gotPl.Ref != "feature" ||
+				gotPl.SHA != "abc123" || gotPl.Source != store.SourceWeb || gotPl.Status != store.StatusRunning ||
+				len(gotPl.Variables) != 1 || gotPl.Variables[0].Value != "v" || gotPl.StartedAt.IsZero() {
+				t.Errorf("%s: claimed job %d with pipeline %+v, want job %d with pipeline %d as stored", order, got.ID, gotPl, j.ID, pl.ID)
+			}
+			_, err = e.s.Jobs.TransitionJob(e.ctx, j.ID, store.JobTransition{From: []store.Status{store.StatusRunning}, To: store.StatusPending})
+			must(t, err)
+		}
+	},
 	"ClaimJob matches tags as GitLab does": func(t *testing.T, e *env) {
 		cases := []struct {
 			name        string
@@ -96,21 +118,24 @@ var claimTests = map[string]func(*testing.T, *env){
 			{"all excluded", store.ClaimRequest{RunUntagged: true, Tags: []string{"gpu-type"}, MaxGPUs: 2, ExcludeRootNamespaces: []int64{premium.ID, free.ID}}, nil},
 			{"two GPUs free", store.ClaimRequest{Tags: []string{"gpu-type"}, MaxGPUs: 2, Plans: []string{machine.PlanPremium, machine.PlanUltimate}}, gpu},
 		}
-		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) {
-				got, err := e.claim(c.req)
-				if c.want == nil {
-					wantErr(t, err, store.ErrNotFound)
-					return
-				}
-				must(t, err)
-				if got.ID != c.want.ID {
-					t.Fatalf("claimed %s, want %s", got.Name, c.want.Name)
-				}
-				// Put it back for the next case.
-				_, err = e.s.Jobs.TransitionJob(e.ctx, got.ID, store.JobTransition{From: []store.Status{store.StatusRunning}, To: store.StatusPending})
-				must(t, err)
-			})
+		for _, order := range []string{store.ClaimFIFO, store.ClaimFairShare} {
+			for _, c := range cases {
+				t.Run(order+"/"+c.name, func(t *testing.T) {
+					c.req.Order = order
+					got, err := e.claim(c.req)
+					if c.want == nil {
+						wantErr(t, err, store.ErrNotFound)
+						return
+					}
+					must(t, err)
+					if got.ID != c.want.ID {
+						t.Fatalf("claimed %s, want %s", got.Name, c.want.Name)
+					}
+					// Put it back for the next case.
+					_, err = e.s.Jobs.TransitionJob(e.ctx, got.ID, store.JobTransition{From: []store.Status{store.StatusRunning}, To: store.StatusPending})
+					must(t, err)
+				})
+			}
 		}
 	},
 	"fair share prefers the namespace with the fewest running jobs": func(t *testing.T, e *env) {
@@ -170,11 +195,31 @@ var claimTests = map[string]func(*testing.T, *env){
 			t.Errorf("claimed %s, want %s", got.Name, plain.Name)
 		}
 	},
+	"a job token is never held by two jobs at once": func(t *testing.T, e *env) {
+		p := e.project(e.group(0, "").ID)
+		first, second := newJob("a", store.StatusPending), newJob("b", store.StatusPending)
+		e.pipeline(p.ID, first, second)
+		_, err := e.claim(store.ClaimRequest{RunUntagged: true, Token: "glcbt-same"})
+		must(t, err)
+		_, err = e.claim(store.ClaimRequest{RunnerID: 2, RunUntagged: true, Token: "glcbt-same"})
+		wantErr(t, err, store.ErrConflict)
+		if j, err := e.s.Jobs.Job(e.ctx, second.ID); err != nil || j.Status != store.StatusPending {
+			t.Errorf("the refused claim left job b %+v, %v; want it pending", j, err)
+		}
+		// Once the first job finishes, its token is revoked and may be issued again.
+		_, err = e.s.Jobs.TransitionJob(e.ctx, first.ID, store.JobTransition{From: []store.Status{store.StatusRunning}, To: store.StatusSuccess})
+		must(t, err)
+		got, err := e.claim(store.ClaimRequest{RunnerID: 2, RunUntagged: true, Token: "glcbt-same"})
+		must(t, err)
+		if got.ID != second.ID {
+			t.Errorf("claimed job %d, want %d", got.ID, second.ID)
+		}
+	},
 	"ClaimJob refuses an incomplete request": func(t *testing.T, e *env) {
 		e.pendingJob()
-		_, err := e.s.Jobs.ClaimJob(e.ctx, store.ClaimRequest{RunnerID: 1, RunUntagged: true})
+		_, _, err := e.s.Jobs.ClaimJob(e.ctx, store.ClaimRequest{RunnerID: 1, RunUntagged: true})
 		wantErr(t, err, store.ErrInvalid)
-		_, err = e.s.Jobs.ClaimJob(e.ctx, store.ClaimRequest{Token: "t", RunUntagged: true})
+		_, _, err = e.s.Jobs.ClaimJob(e.ctx, store.ClaimRequest{Token: "t", RunUntagged: true})
 		wantErr(t, err, store.ErrInvalid)
 		_, err = e.claim(store.ClaimRequest{RunUntagged: true, Order: "random"})
 		wantErr(t, err, store.ErrInvalid)
@@ -230,7 +275,7 @@ func ClaimRace(t testing.TB, stores []*store.Store, jobs, runners int) {
 					errs <- err
 					return
 				}
-				j, err := stores[r%len(stores)].Jobs.ClaimJob(ctx, store.ClaimRequest{RunnerID: int64(r), Token: tok, RunUntagged: true, Order: order})
+				j, _, err := stores[r%len(stores)].Jobs.ClaimJob(ctx, store.ClaimRequest{RunnerID: int64(r), Token: tok, RunUntagged: true, Order: order})
 				if err != nil {
 					if !errorsIs(err, store.ErrNotFound) {
 						errs <- err

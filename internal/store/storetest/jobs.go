@@ -69,20 +69,48 @@ var jobTests = map[string]func(*testing.T, *env){
 			return out
 		}
 		for _, c := range []struct {
-			name string
-			q    store.JobQuery
-			want []int64
+			name  string
+			q     store.JobQuery
+			want  []int64
+			count int // over all pages
 		}{
-			{"pipeline", store.JobQuery{PipelineID: pl.ID}, []int64{b.ID, retry.ID}},
-			{"pipeline with retried", store.JobQuery{PipelineID: pl.ID, IncludeRetried: true}, []int64{a.ID, b.ID, retry.ID}},
-			{"project newest first", store.JobQuery{ProjectID: p.ID, Newest: true}, []int64{retry.ID, c.ID, b.ID}},
-			{"status", store.JobQuery{ProjectID: p.ID, Statuses: []store.Status{store.StatusPending}}, []int64{c.ID, retry.ID}},
-			{"runner", store.JobQuery{RunnerID: 1, IncludeRetried: true}, []int64{a.ID}},
-			{"page", store.JobQuery{ProjectID: p.ID, Page: store.Page{Offset: 1, Limit: 1}}, []int64{c.ID}},
+			{"pipeline", store.JobQuery{PipelineID: pl.ID}, []int64{b.ID, retry.ID}, 2},
+			{"pipeline with retried", store.JobQuery{PipelineID: pl.ID, IncludeRetried: true}, []int64{a.ID, b.ID, retry.ID}, 3},
+			{"project newest first", store.JobQuery{ProjectID: p.ID, Newest: true}, []int64{retry.ID, c.ID, b.ID}, 3},
+			{"status", store.JobQuery{ProjectID: p.ID, Statuses: []store.Status{store.StatusPending}}, []int64{c.ID, retry.ID}, 2},
+			{"runner", store.JobQuery{RunnerID: 1, IncludeRetried: true}, []int64{a.ID}, 1},
+			{"page", store.JobQuery{ProjectID: p.ID, Page: store.Page{Offset: 1, Limit: 1}}, []int64{c.ID}, 3},
+			{"page newest first", store.JobQuery{ProjectID: p.ID, Newest: true, Page: store.Page{Offset: 1, Limit: 5}}, []int64{c.ID, b.ID}, 3},
+			{"page of a status with retried", store.JobQuery{ProjectID: p.ID, IncludeRetried: true, Newest: true,
+				Statuses: []store.Status{store.StatusPending, store.StatusFailed}, Page: store.Page{Offset: 1, Limit: 1}}, []int64{c.ID}, 3},
+			{"page past the end", store.JobQuery{ProjectID: p.ID, Page: store.Page{Offset: 3, Limit: 1}}, nil, 3},
 		} {
 			if got := ids(c.q); !slices.Equal(got, c.want) {
 				t.Errorf("%s: %v, want %v", c.name, got, c.want)
 			}
+			n, err := e.s.Jobs.CountJobs(e.ctx, c.q, 0)
+			must(t, err)
+			if n != c.count {
+				t.Errorf("%s: CountJobs = %d, want %d", c.name, n, c.count)
+			}
+			if capped, err := e.s.Jobs.CountJobs(e.ctx, c.q, 2); err != nil || capped != min(c.count, 2) {
+				t.Errorf("%s: CountJobs up to 2 = %d, %v, want %d", c.name, capped, err, min(c.count, 2))
+			}
+		}
+	},
+	"ListJobs leaves payloads out when asked": func(t *testing.T, e *env) {
+		j := fullJob()
+		pl := e.pipeline(e.project(e.group(0, "").ID).ID, j)
+		list, err := e.s.Jobs.ListJobs(e.ctx, store.JobQuery{PipelineID: pl.ID, OmitPayload: true})
+		must(t, err)
+		if len(list) != 1 || list[0].Payload != nil || list[0].Name != j.Name || !slices.Equal(list[0].Tags, j.Tags) ||
+			list[0].GPUCount != j.GPUCount || list[0].Scheduling != j.Scheduling {
+			t.Errorf("ListJobs without payload = %+v, want job %q without its payload", list, j.Name)
+		}
+		list, err = e.s.Jobs.ListJobs(e.ctx, store.JobQuery{PipelineID: pl.ID})
+		must(t, err)
+		if len(list) != 1 || string(list[0].Payload) != string(j.Payload) {
+			t.Errorf("ListJobs = %+v, want the payload", list)
 		}
 	},
 	"ListJobs finds stale running jobs and due delayed jobs": func(t *testing.T, e *env) {

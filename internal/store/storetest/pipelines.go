@@ -142,18 +142,31 @@ var pipelineTests = map[string]func(*testing.T, *env){
 			return out
 		}
 		for _, c := range []struct {
-			name string
-			q    store.PipelineQuery
-			want []int64
+			name  string
+			q     store.PipelineQuery
+			want  []int64
+			count int // over all pages
 		}{
-			{"all", store.PipelineQuery{}, []int64{c.ID, b.ID, a.ID}},
-			{"ref", store.PipelineQuery{Ref: "main"}, []int64{c.ID, a.ID}},
-			{"sha", store.PipelineQuery{SHA: "bbb"}, []int64{b.ID}},
-			{"status", store.PipelineQuery{Statuses: []store.Status{store.StatusSuccess, store.StatusFailed}}, []int64{b.ID}},
-			{"page", store.PipelineQuery{Page: store.Page{Offset: 2, Limit: 2}}, []int64{a.ID}},
+			{"all", store.PipelineQuery{}, []int64{c.ID, b.ID, a.ID}, 3},
+			{"ref", store.PipelineQuery{Ref: "main"}, []int64{c.ID, a.ID}, 2},
+			{"sha", store.PipelineQuery{SHA: "bbb"}, []int64{b.ID}, 1},
+			{"status", store.PipelineQuery{Statuses: []store.Status{store.StatusSuccess, store.StatusFailed}}, []int64{b.ID}, 1},
+			{"page", store.PipelineQuery{Page: store.Page{Offset: 2, Limit: 2}}, []int64{a.ID}, 3},
+			{"page of a ref", store.PipelineQuery{Ref: "main", Page: store.Page{Offset: 1, Limit: 1}}, []int64{a.ID}, 2},
+			{"page past the end", store.PipelineQuery{Page: store.Page{Offset: 3, Limit: 2}}, nil, 3},
 		} {
 			if got := ids(c.q); !slices.Equal(got, c.want) {
 				t.Errorf("%s: %v, want %v", c.name, got, c.want)
+			}
+			q := c.q
+			q.ProjectID = p.ID
+			n, err := e.s.Pipelines.CountPipelines(e.ctx, q, 0)
+			must(t, err)
+			if n != c.count {
+				t.Errorf("%s: CountPipelines = %d, want %d", c.name, n, c.count)
+			}
+			if capped, err := e.s.Pipelines.CountPipelines(e.ctx, q, 2); err != nil || capped != min(c.count, 2) {
+				t.Errorf("%s: CountPipelines up to 2 = %d, %v, want %d", c.name, capped, err, min(c.count, 2))
 			}
 		}
 	},

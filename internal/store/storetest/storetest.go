@@ -144,7 +144,8 @@ func (e *env) pendingJob(tags ...string) *store.Job {
 	return j
 }
 
-// claim claims with a fresh token for runner 1 taking untagged jobs.
+// claim claims with a fresh token for runner 1 taking untagged jobs, and checks that
+// the claim came with the job's pipeline.
 func (e *env) claim(req store.ClaimRequest) (*store.Job, error) {
 	if req.RunnerID == 0 {
 		req.RunnerID = 1
@@ -154,7 +155,11 @@ func (e *env) claim(req store.ClaimRequest) (*store.Job, error) {
 		must(e.t, err)
 		req.Token = tok
 	}
-	return e.s.Jobs.ClaimJob(e.ctx, req)
+	j, pl, err := e.s.Jobs.ClaimJob(e.ctx, req)
+	if err == nil && (pl == nil || pl.ID != j.PipelineID) {
+		e.t.Errorf("claimed job %d of pipeline %d with pipeline %+v", j.ID, j.PipelineID, pl)
+	}
+	return j, err
 }
 
 func must(t testing.TB, err error) {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"testing"
 
@@ -51,6 +52,57 @@ var usageTests = map[string]func(*testing.T, *env){
 		must(t, err)
 		if u.Minutes != 10 {
 			t.Errorf("minutes = %v after 20 × 0.5, want 10", u.Minutes)
+		}
+	},
+	"every charge's answer counts all earlier charges and shows the warning recorded": func(t *testing.T, e *env) {
+		g := e.group(0, "")
+		first, err := e.s.Usage.MarkWarned(e.ctx, g.ID, "2026-03", 25)
+		must(t, err)
+		if !first {
+			t.Fatal("the first 25 % warning was not first")
+		}
+		// Engines may spread a month over several rows for concurrent charges; the
+		// usage each charge answers, and the month's, must not show it.
+		var (
+			mu   sync.Mutex
+			seen []float64
+			wg   sync.WaitGroup
+		)
+		for range 40 {
+			wg.Go(func() {
+				u, err := e.s.Usage.AddMinutes(e.ctx, g.ID, "2026-03", 0.25)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if u.Warned != 25 || u.Minutes < 0.25 || u.Minutes > 10 {
+					t.Errorf("AddMinutes = %+v, want between 0.25 and 10 minutes, warned at 25", u)
+				}
+				mu.Lock()
+				seen = append(seen, u.Minutes)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if slices.Max(seen) != 10 {
+			t.Errorf("the last charge answered %v minutes, want 10", slices.Max(seen))
+		}
+		u, err := e.s.Usage.AddMinutes(e.ctx, g.ID, "2026-03", 2)
+		must(t, err)
+		if u.Minutes != 12 || u.Warned != 25 {
+			t.Errorf("AddMinutes after the others = %+v, want 12 minutes warned at 25", u)
+		}
+		first, err = e.s.Usage.MarkWarned(e.ctx, g.ID, "2026-03", 5)
+		must(t, err)
+		u, err = e.s.Usage.Usage(e.ctx, g.ID, "2026-03")
+		must(t, err)
+		if !first || u.Minutes != 12 || u.Warned != 5 {
+			t.Errorf("after the 5 %% warning (first %v): Usage = %+v, want 12 minutes warned at 5", first, u)
+		}
+		list, err := e.s.Usage.ListUsage(e.ctx, g.ID)
+		must(t, err)
+		if len(list) != 1 || list[0].Minutes != 12 || list[0].Warned != 5 || list[0].Month != "2026-03" {
+			t.Errorf("ListUsage = %+v, want one month of 12 minutes warned at 5", list)
 		}
 	},
 	"AddMinutes refuses bad amounts, months and namespaces": func(t *testing.T, e *env) {
