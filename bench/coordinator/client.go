@@ -94,6 +94,28 @@ func (s *server) rss() (cur, peak int64, err error) {
 	return cur, peak, nil
 }
 
+// cpu reads the CPU time (user and system) the coordinator process has used.
+func (s *server) cpu() (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name (which is in parentheses) start with the state;
+	// utime and stime are the 14th and 15th fields of the line, in clock ticks.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("reading /proc/%d/stat: unexpected format", s.cmd.Process.Pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("reading /proc/%d/stat: unexpected format", s.cmd.Process.Pid)
+	}
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(utime+stime) * tick, nil
+}
+
 var transport = &http.Transport{MaxIdleConns: 10000, MaxIdleConnsPerHost: 10000, IdleConnTimeout: 5 * time.Minute}
 
 var client = &http.Client{Transport: transport}

@@ -133,6 +133,8 @@ func throughput(ctx context.Context, o options, engine string) error {
 	var done atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, len(tokens))
+	fmt.Printf("throughput      %-8s %d jobs pending, %d runners start\n", engine, total, len(tokens))
+	cpu0, cpuErr := srv.cpu()
 	start := time.Now()
 	for i, token := range tokens {
 		wg.Add(1)
@@ -158,6 +160,10 @@ func throughput(ctx context.Context, o options, engine string) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu1, err := srv.cpu()
+	if cpuErr == nil {
+		cpuErr = err
+	}
 	select {
 	case err := <-errs:
 		return err
@@ -171,8 +177,12 @@ func throughput(ctx context.Context, o options, engine string) error {
 		fmt.Printf("  %-20v n=%5d mean %6.2f ms\n", k, p.n, ms(p.sum/time.Duration(max(p.n, 1))))
 		return true
 	})
-	fmt.Printf("throughput      %-8s workers %5d  jobs %6d  %6.1f s  %7.1f jobs/s\n",
-		engine, o.workers, total, elapsed.Seconds(), float64(total)/elapsed.Seconds())
+	perJob := "?"
+	if cpuErr == nil {
+		perJob = fmt.Sprintf("%.2f ms", ms((cpu1-cpu0)/time.Duration(total)))
+	}
+	fmt.Printf("throughput      %-8s workers %5d  jobs %6d  %6.1f s  %7.1f jobs/s  coordinator CPU %s/job\n",
+		engine, o.workers, total, elapsed.Seconds(), float64(total)/elapsed.Seconds(), perJob)
 	return nil
 }
 

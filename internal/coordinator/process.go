@@ -17,18 +17,11 @@ const maxProcessRounds = 64
 // their payloads: processing, cancels, retries and dependencies look only at the
 // jobs' statuses and definitions, and the payload is most of a job's bytes.
 func (s *Service) pipelineJobs(ctx context.Context, pipelineID int64) ([]store.Job, error) {
-	var all []store.Job
-	for offset := 0; ; offset += store.MaxPageLimit {
-		page, err := s.st.Jobs.ListJobs(ctx, store.JobQuery{PipelineID: pipelineID, OmitPayload: true,
-			Page: store.Page{Offset: offset, Limit: store.MaxPageLimit}})
-		if err != nil {
-			return nil, fmt.Errorf("listing the jobs of pipeline %d: %w", pipelineID, err)
-		}
-		all = append(all, page...)
-		if len(page) < store.MaxPageLimit {
-			return all, nil
-		}
+	state, err := s.st.Jobs.PipelineJobs(ctx, pipelineID)
+	if err != nil {
+		return nil, fmt.Errorf("listing the jobs of pipeline %d: %w", pipelineID, err)
 	}
+	return state.Jobs, nil
 }
 
 // processPipeline moves a pipeline on after any change: created jobs whose
@@ -80,14 +73,16 @@ type flight struct {
 	err   error
 }
 
-// processOnce is one processing of a pipeline (see processPipeline).
+// processOnce is one processing of a pipeline (see processPipeline). Each round
+// reads the jobs with the pipeline's status in one statement.
 func (s *Service) processOnce(ctx context.Context, pipelineID int64) error {
-	var jobs []store.Job
+	var state store.PipelineState
 	for round := 0; ; round++ {
 		var err error
-		if jobs, err = s.pipelineJobs(ctx, pipelineID); err != nil {
-			return err
+		if state, err = s.st.Jobs.PipelineJobs(ctx, pipelineID); err != nil {
+			return fmt.Errorf("reading the jobs of pipeline %d: %w", pipelineID, err)
 		}
+		jobs := state.Jobs
 		changes := progress.Process(progress.FromStore(jobs, isDAG))
 		if len(changes) == 0 || round == maxProcessRounds {
 			break
@@ -102,7 +97,7 @@ func (s *Service) processOnce(ctx context.Context, pipelineID int64) error {
 			}
 		}
 	}
-	return s.updatePipelineStatus(ctx, pipelineID, jobs)
+	return s.updatePipelineStatus(ctx, pipelineID, state)
 }
 
 // applyChange moves one created job. A job about to become pending passes the
@@ -141,30 +136,27 @@ func (s *Service) enqueue(ctx context.Context, j *store.Job, from []store.Status
 	return nil
 }
 
-// updatePipelineStatus sets the pipeline's status from its jobs, and checks again
-// after writing so that a concurrent processing that read older jobs cannot leave a
-// stale status behind.
-func (s *Service) updatePipelineStatus(ctx context.Context, pipelineID int64, jobs []store.Job) error {
+// updatePipelineStatus sets the pipeline's status from its jobs (read with the
+// pipeline's current status), and checks again after writing so that a concurrent
+// processing that read older jobs cannot leave a stale status behind.
+func (s *Service) updatePipelineStatus(ctx context.Context, pipelineID int64, state store.PipelineState) error {
 	for range 3 {
-		if len(jobs) == 0 {
+		if len(state.Jobs) == 0 {
 			return nil
 		}
-		status, _ := progress.Status(progress.FromStore(jobs, isDAG))
-		pl, err := s.st.Pipelines.Pipeline(ctx, pipelineID)
-		if err != nil {
-			return fmt.Errorf("reading pipeline %d: %w", pipelineID, err)
-		}
-		if pl.Status == status {
+		status, _ := progress.Status(progress.FromStore(state.Jobs, isDAG))
+		if state.Status == status {
 			return nil
 		}
 		if _, err := s.st.Pipelines.SetPipelineStatus(ctx, pipelineID, status); err != nil {
 			return fmt.Errorf("setting pipeline %d to %s: %w", pipelineID, status, err)
 		}
 		s.log.Debug("pipeline status", "pipeline", pipelineID, "status", status)
-		if jobs, err = s.pipelineJobs(ctx, pipelineID); err != nil {
-			return err
+		var err error
+		if state, err = s.st.Jobs.PipelineJobs(ctx, pipelineID); err != nil {
+			return fmt.Errorf("reading the jobs of pipeline %d: %w", pipelineID, err)
 		}
-		if again, _ := progress.Status(progress.FromStore(jobs, isDAG)); again == status {
+		if again, _ := progress.Status(progress.FromStore(state.Jobs, isDAG)); again == status {
 			return nil
 		}
 	}

@@ -217,7 +217,12 @@ func (s *Service) claim(ctx context.Context, c *claimer, woken queue.Offer) (*jo
 		s.jobTokens.put(string(store.HashToken(token)), *j, s.now())
 		s.metrics.pickup.Observe(j.StartedAt.Sub(j.QueuedAt).Seconds())
 		log.Info("job claimed", "pipeline", j.PipelineID, "name", j.Name, "queued_for", j.StartedAt.Sub(j.QueuedAt))
-		if pl.Status != store.StatusRunning { // a claim moves no other job: only the status may change
+		// A claim moves no other job, and a pipeline with a running job is running: only
+		// a pipeline not running yet needs processing. (Its status comes from the
+		// claim's snapshot. A processing that set another status meanwhile, from jobs
+		// read before this claim committed, leaves a stale status only until the
+		// pipeline's next change, e.g. the claim of the job whose move it followed.)
+		if pl.Status != store.StatusRunning {
 			s.processLogged(context.WithoutCancel(ctx), j.PipelineID)
 		}
 		return p, nil

@@ -115,6 +115,16 @@ type JobQuery struct {
 	Page        Page
 }
 
+// PipelineState is a pipeline's status with its current jobs, read at one instant:
+// what moving a pipeline on needs.
+type PipelineState struct {
+	// Status is the pipeline's; empty when the pipeline has no jobs or is missing.
+	Status Status
+	// Jobs are its current jobs (retried attempts left out) by ascending id, without
+	// their payloads (as JobQuery.OmitPayload).
+	Jobs []Job
+}
+
 // Claim orders: which pending job a runner gets first.
 const (
 	// ClaimFIFO hands out the oldest matching job (lowest id).
@@ -185,6 +195,9 @@ type Jobs interface {
 	JobByToken(ctx context.Context, token string) (*Job, error)
 	// ListJobs returns matching jobs (see JobQuery for order).
 	ListJobs(ctx context.Context, q JobQuery) ([]Job, error)
+	// PipelineJobs returns a pipeline's state (its status and current jobs) read in
+	// one statement. A pipeline without jobs, or a missing one, gives an empty state.
+	PipelineJobs(ctx context.Context, pipelineID int64) (PipelineState, error)
 	// CountJobs counts the jobs ListJobs would return for q over all pages (q.Page,
 	// Newest and OmitPayload do not matter): all of them, or when upTo > 0 at most
 	// upTo, so that counting a huge list stops early (a count of upTo means "upTo or
@@ -193,8 +206,9 @@ type Jobs interface {
 
 	// ClaimJob atomically moves one matching pending job to running for the runner
 	// and returns it, with RunnerID, StartedAt and UpdatedAt set and the request's
-	// token attached, and its pipeline as it was at the claim (what the job's payload
-	// and the pipeline's progress need, read with the claim). Two concurrent claims,
+	// token attached, and its pipeline as the claim found it (what the job's payload
+	// needs, read with the claim; its status is the claim's snapshot, so a change of
+	// the pipeline's status committed meanwhile may not show). Two concurrent claims,
 	// from this process or another replica, never get the same job. ErrNotFound when
 	// no pending job matches; ErrInvalid for a request without runner or token, or an
 	// unknown order.

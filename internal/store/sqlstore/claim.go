@@ -69,7 +69,10 @@ func (s jobs) ClaimJob(ctx context.Context, req store.ClaimRequest) (*store.Job,
 
 // rankNamespaces is the query of the top-level namespaces with pending jobs, fewest
 // running jobs first, then the oldest waiting job. The namespaces come from a skip
-// scan of the pending index (one probe per namespace, not one row per pending job).
+// scan of the pending index (one probe per namespace, not one row per pending job),
+// and each one's running jobs are counted by its own probe of the running index: a
+// plain index scan, which learns to skip the entries of jobs that stopped running
+// (a scan of the whole index would visit each of them until the table is vacuumed).
 func rankNamespaces(a *args, req store.ClaimRequest) string {
 	query := `WITH RECURSIVE ns (id) AS (
 			SELECT (SELECT root_namespace_id FROM jobs WHERE status = 'pending' ORDER BY root_namespace_id LIMIT 1)
@@ -78,9 +81,7 @@ func rankNamespaces(a *args, req store.ClaimRequest) string {
 				ORDER BY root_namespace_id LIMIT 1)
 			FROM ns WHERE ns.id IS NOT NULL
 		)
-		SELECT ns.id FROM ns
-		LEFT JOIN (SELECT root_namespace_id, count(*) AS running FROM jobs WHERE status = 'running'
-			GROUP BY root_namespace_id) r ON r.root_namespace_id = ns.id`
+		SELECT ns.id FROM ns`
 	if len(req.Plans) > 0 {
 		query += ` JOIN namespaces n ON n.id = ns.id AND n.plan IN (` + list(a, req.Plans) + `)`
 	}
@@ -88,7 +89,7 @@ func rankNamespaces(a *args, req store.ClaimRequest) string {
 	if len(req.ExcludeRootNamespaces) > 0 {
 		query += ` AND ns.id NOT IN (` + list(a, req.ExcludeRootNamespaces) + `)`
 	}
-	return query + ` ORDER BY coalesce(r.running, 0),
+	return query + ` ORDER BY (SELECT count(*) FROM jobs WHERE status = 'running' AND root_namespace_id = ns.id),
 		(SELECT id FROM jobs WHERE status = 'pending' AND root_namespace_id = ns.id ORDER BY id LIMIT 1)`
 }
 

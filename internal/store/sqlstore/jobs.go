@@ -237,68 +237,6 @@ func (s jobs) CountJobs(ctx context.Context, q store.JobQuery, upTo int) (int, e
 	return n, nil
 }
 
-func (s jobs) TransitionJob(ctx context.Context, id int64, t store.JobTransition) (*store.Job, error) {
-	if len(t.From) == 0 {
-		return nil, fmt.Errorf("job %d: transition to %s without from statuses: %w", id, t.To, store.ErrInvalid)
-	}
-	if err := checkStatus("job status", t.To); err != nil {
-		return nil, fmt.Errorf("job %d: %w", id, err)
-	}
-	if t.To == store.StatusRunning {
-		return nil, fmt.Errorf("job %d: transition to running: %w: a job starts running only when a runner claims it", id, store.ErrInvalid)
-	}
-	if t.To == store.StatusScheduled && t.ScheduledAt.IsZero() {
-		return nil, fmt.Errorf("job %d: transition to scheduled without a time: %w", id, store.ErrInvalid)
-	}
-	now := s.now()
-	a := args{t.To, now}
-	set := `status = $1, updated_at = $2`
-	switch {
-	case t.To == store.StatusPending:
-		set += `, queued_at = $2, runner_id = NULL, started_at = NULL`
-	case t.To == store.StatusScheduled:
-		set += `, scheduled_at = ` + a.add(t.ScheduledAt.UTC())
-	case t.To.Finished():
-		var exitCode, coverage any
-		if t.ExitCode != nil {
-			exitCode = *t.ExitCode
-		}
-		if t.Coverage != nil {
-			coverage = *t.Coverage
-		}
-		set += `, finished_at = $2, failure_reason = ` + a.add(t.FailureReason) + `, exit_code = ` + a.add(exitCode) +
-			`, coverage = ` + a.add(coverage)
-		if len(t.GPUTelemetry) > 0 {
-			set += `, gpu_telemetry = ` + a.add(rawArg(t.GPUTelemetry))
-		}
-	}
-	if t.KilnMessage != "" {
-		set += `, kiln_message = ` + a.add(t.KilnMessage)
-	}
-	if !t.To.HoldsToken() {
-		set += `, token_hash = NULL`
-	}
-	query := `UPDATE jobs SET ` + set + ` WHERE id = ` + a.add(id) + ` AND status IN (` + list(&a, t.From) + `) RETURNING ` + jobCols
-	j, err := scanJob(s.w.QueryRowContext(ctx, query, a...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, s.transitionConflict(ctx, id, t.From, t.To)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("moving job %d to %s: %w", id, t.To, s.classify(err))
-	}
-	return j, nil
-}
-
-// transitionConflict explains why a compare-and-set on a job's status matched nothing.
-func (s jobs) transitionConflict(ctx context.Context, id int64, from []store.Status, to store.Status) error {
-	var status store.Status
-	err := s.w.QueryRowContext(ctx, `SELECT status FROM jobs WHERE id = $1`, id).Scan(&status)
-	if err != nil {
-		return fmt.Errorf("moving job %d to %s: %w", id, to, s.classify(err))
-	}
-	return fmt.Errorf("moving job %d to %s: it is %s, not %v: %w", id, to, status, from, store.ErrConflict)
-}
-
 func (s jobs) TouchJob(ctx context.Context, id int64) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE jobs SET updated_at = $1 WHERE id = $2 AND status IN ('running', 'canceling')`,
 		s.now(), id)

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +80,19 @@ func (c jsonCol) Scan(src any) error {
 	b, err := bytesOf(src)
 	if err != nil || len(b) == 0 {
 		return err
+	}
+	// Most job columns hold an empty list or object: decode those without the JSON
+	// decoder, exactly as it would (an empty, non-nil slice; a struct left as is).
+	switch string(b) {
+	case "[]":
+		if v := reflect.ValueOf(c.v).Elem(); v.Kind() == reflect.Slice {
+			v.Set(reflect.MakeSlice(v.Type(), 0, 0))
+			return nil
+		}
+	case "{}":
+		if reflect.ValueOf(c.v).Elem().Kind() == reflect.Struct {
+			return nil
+		}
 	}
 	if err := json.Unmarshal(b, c.v); err != nil {
 		return fmt.Errorf("decoding a JSON column into %T: %w", c.v, err)

@@ -98,6 +98,35 @@ var jobTests = map[string]func(*testing.T, *env){
 			}
 		}
 	},
+	"PipelineJobs reads a pipeline's current jobs with its status": func(t *testing.T, e *env) {
+		p := e.project(e.group(0, "").ID)
+		a, b := fullJob(), newJob("b", store.StatusPending)
+		pl := e.pipeline(p.ID, a, b)
+		e.pipeline(p.ID, newJob("other pipeline's", store.StatusPending))
+		_, err := e.s.Pipelines.SetPipelineStatus(e.ctx, pl.ID, store.StatusRunning)
+		must(t, err)
+		_, err = e.s.Jobs.TransitionJob(e.ctx, b.ID, store.JobTransition{From: []store.Status{store.StatusPending}, To: store.StatusFailed})
+		must(t, err)
+		retry, err := e.s.Jobs.RetryJob(e.ctx, b.ID, store.StatusCreated)
+		must(t, err)
+		state, err := e.s.Jobs.PipelineJobs(e.ctx, pl.ID)
+		must(t, err)
+		status, jobs := state.Status, state.Jobs
+		if status != store.StatusRunning || len(jobs) != 2 || jobs[0].ID != a.ID || jobs[1].ID != retry.ID {
+			t.Fatalf("PipelineJobs = %s, %+v; want running with jobs %d and %d", status, jobs, a.ID, retry.ID)
+		}
+		got, want := jobs[0], *a
+		want.Payload = nil
+		gotJSON, _ := json.Marshal(withoutPayload(&got))
+		wantJSON, _ := json.Marshal(withoutPayload(&want))
+		if got.Payload != nil || string(gotJSON) != string(wantJSON) {
+			t.Errorf("job =\n%s\nwant, without its payload,\n%s", gotJSON, wantJSON)
+		}
+		state, err = e.s.Jobs.PipelineJobs(e.ctx, pl.ID+100)
+		if err != nil || state.Status != "" || len(state.Jobs) != 0 {
+			t.Errorf("PipelineJobs of a missing pipeline = %+v, %v; want nothing", state, err)
+		}
+	},
 	"ListJobs leaves payloads out when asked": func(t *testing.T, e *env) {
 		j := fullJob()
 		pl := e.pipeline(e.project(e.group(0, "").ID).ID, j)
