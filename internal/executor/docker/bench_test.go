@@ -3,10 +3,12 @@ package docker_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 
 	"github.com/kiln-ci/kiln/internal/executor"
 	"github.com/kiln-ci/kiln/internal/executor/docker"
@@ -35,32 +37,58 @@ func BenchmarkJobTrue(b *testing.B) {
 
 // BenchmarkBareContainer is the floor BenchmarkJobTrue stands on: the same daemon
 // creating, starting, waiting for and removing one container running `true`, with
-// nothing of the executor.
+// nothing of the executor, on Docker's default bridge, on a network of its own, and
+// joining the network namespace of a running container on that network (as the
+// executor's script containers join their job's sandbox):
+//
+//	go test -run '^$' -bench BareContainer -benchtime=30x ./internal/executor/docker/
 func BenchmarkBareContainer(b *testing.B) {
 	cli := dockerClient(b, busybox)
 	ctx := context.Background()
-	took := make([]time.Duration, 0, b.N)
-	for range b.N {
-		start := time.Now()
-		c, err := cli.ContainerCreate(ctx, &container.Config{Image: busybox, Cmd: []string{"true"}, Labels: map[string]string{"dev.kiln.test": "bench"}}, nil, nil, nil, "")
-		if err != nil {
-			b.Fatal(err)
-		}
-		wait, errc := cli.ContainerWait(ctx, c.ID, container.WaitConditionNextExit)
-		if err := cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		select {
-		case <-wait:
-		case err := <-errc:
-			b.Fatal(err)
-		}
-		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
-			b.Fatal(err)
-		}
-		took = append(took, time.Since(start))
+	labels := map[string]string{"dev.kiln.test": "bench"}
+	net := "kiln-bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if _, err := cli.NetworkCreate(ctx, net, network.CreateOptions{Driver: "bridge", Labels: labels}); err != nil {
+		b.Fatal(err)
 	}
-	slices.Sort(took)
-	b.ReportMetric(float64(took[len(took)/2])/1e6, "p50-ms")
-	b.ReportMetric(float64(took[(len(took)*95+99)/100-1])/1e6, "p95-ms")
+	defer cli.NetworkRemove(ctx, net)
+	sandbox, err := cli.ContainerCreate(ctx, &container.Config{Image: busybox, Cmd: []string{"sh", "-c", "read -r _"}, OpenStdin: true, Labels: labels},
+		&container.HostConfig{NetworkMode: container.NetworkMode(net)}, nil, nil, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cli.ContainerRemove(ctx, sandbox.ID, container.RemoveOptions{Force: true})
+	if err := cli.ContainerStart(ctx, sandbox.ID, container.StartOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []struct{ name, network string }{
+		{"default-bridge", ""}, {"own-network", net}, {"joining-a-sandbox", "container:" + sandbox.ID},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			took := make([]time.Duration, 0, b.N)
+			for range b.N {
+				start := time.Now()
+				c, err := cli.ContainerCreate(ctx, &container.Config{Image: busybox, Cmd: []string{"true"}, Labels: labels},
+					&container.HostConfig{NetworkMode: container.NetworkMode(mode.network)}, nil, nil, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				wait, errc := cli.ContainerWait(ctx, c.ID, container.WaitConditionNotRunning)
+				select {
+				case <-wait:
+				case err := <-errc:
+					b.Fatal(err)
+				}
+				if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, time.Since(start))
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2])/1e6, "p50-ms")
+			b.ReportMetric(float64(took[(len(took)*95+99)/100-1])/1e6, "p95-ms")
+		})
+	}
 }

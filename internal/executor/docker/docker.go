@@ -23,12 +23,17 @@
 //     removes what carries its environment's label, Reap what carries a runner's.
 //   - Every job gets its own bridge network (services answer there to their aliases),
 //     so jobs cannot reach each other; Config.SharedNetwork opts out for jobs without
-//     services.
+//     services. Script containers join the network namespace of a small per-job
+//     sandbox container on it, and networks are made ahead (network.go), which keeps
+//     a job's own network nearly free.
+//   - A script container is removed in the background once its script has ended and
+//     its output is read; Cleanup waits for those removals.
 //
 // This package is on the runner side: the coordinator side must not import it.
 package docker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,7 +61,7 @@ const (
 	LabelRunner      = "dev.kiln.runner"      // Spec.RunnerID
 	LabelJob         = "dev.kiln.job"         // Spec.JobID
 	LabelEnvironment = "dev.kiln.environment" // random id of one Environment
-	LabelRole        = "dev.kiln.role"        // "build", "service", "probe"
+	LabelRole        = "dev.kiln.role"        // "build", "service", "sandbox", "network", "volume", "probe"
 )
 
 // Defaults.
@@ -66,7 +71,9 @@ const (
 	// DefaultPullPolicy is gitlab-runner's default when neither the runner's
 	// configuration nor the job sets one.
 	DefaultPullPolicy = jobspec.PullAlways
-	scriptsGuestDir   = "/.kiln/scripts"
+	// DefaultSpareNetworks is how many networks are made ahead per runner id.
+	DefaultSpareNetworks = 1
+	scriptsGuestDir      = "/.kiln/scripts"
 )
 
 // Config configures the Docker executor, after gitlab-runner's [runners.docker].
@@ -105,11 +112,15 @@ type Config struct {
 	// instead of a per-job network; jobs with services are then refused.
 	NetworkMode string
 	// SharedNetwork puts jobs without services on Docker's default bridge instead of a
-	// network of their own. That saves creating and removing a network (about 0.3 s) per
-	// job but lets concurrent jobs reach each other, so it is off by default: Kiln's
-	// security model gives every job its own network (gitlab-runner's
+	// network of their own. That lets concurrent jobs reach each other, so it is off by
+	// default: Kiln's security model gives every job its own network (gitlab-runner's
 	// FF_NETWORK_PER_BUILD, on). Jobs with services always get one.
 	SharedNetwork bool
+	// SpareNetworks is how many per-job networks the executor keeps made ahead for each
+	// runner id, so that a job need not wait for one (see network.go): 0 means
+	// DefaultSpareNetworks, negative none. Each is a bridge with a subnet from the
+	// daemon's address pools, which are small (about 30 by default).
+	SpareNetworks int
 	// BuildsDir is where the job directory appears in containers; default "/builds".
 	BuildsDir string
 	// WaitForServicesTimeout bounds the wait for services' ports
@@ -131,9 +142,12 @@ type Executor struct {
 	cli     *client.Client
 	log     *slog.Logger
 	sockets []string // Docker socket paths no container may see unless allowed
+	id      string   // this executor's random id, on the spare networks it makes
+	spares  *spareNetworks
 
 	mu          sync.Mutex
-	diskLimitOK *bool // whether the daemon's storage driver takes a size; nil until probed
+	diskLimitOK *bool  // whether the daemon's storage driver takes a size; nil until probed
+	driver      string // the daemon's storage driver, once asked
 }
 
 // New returns a Docker executor with its own client. It does not contact the daemon.
@@ -170,11 +184,25 @@ func New(cfg Config) (*Executor, error) {
 	if host == "" {
 		host = cli.DaemonHost()
 	}
-	return &Executor{cfg: cfg, cli: cli, log: log.With("executor", Name), sockets: sockets(host)}, nil
+	return &Executor{cfg: cfg, cli: cli, log: log.With("executor", Name), sockets: sockets(host),
+		id: randomID(), spares: &spareNetworks{byRunner: map[string][]spare{}}}, nil
 }
 
-// Close closes the executor's client. Environments must be cleaned up first.
-func (e *Executor) Close() error { return e.cli.Close() }
+// closeTimeout bounds the removal of spare networks when the executor closes.
+const closeTimeout = 30 * time.Second
+
+// Close removes the spare networks (and their sandboxes) the executor made and closes
+// its client.
+// Environments must be cleaned up first.
+func (e *Executor) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	err := e.removeSpares(ctx, e.spares.dropAll())
+	if err != nil {
+		err = fmt.Errorf("docker executor: removing spare networks: %w", err)
+	}
+	return errors.Join(err, e.cli.Close())
+}
 
 // Name returns "docker".
 func (e *Executor) Name() string { return Name }

@@ -174,11 +174,18 @@ func open(t *testing.T, cli *client.Client, ex *docker.Executor, spec executor.S
 	}
 	j := &job{env: env.(*docker.Environment), spec: spec}
 	t.Cleanup(func() {
+		// A network made ahead of the job does not carry its labels.
+		net := j.env.Network()
 		if err := j.env.Cleanup(context.Background()); err != nil {
 			t.Errorf("Cleanup: %v", err)
 		}
 		if left := leftovers(t, cli, "", spec); len(left) > 0 {
 			t.Errorf("left behind after Cleanup: %v", left)
+		}
+		if net != "" {
+			if _, err := cli.NetworkInspect(context.Background(), net, network.InspectOptions{}); err == nil {
+				t.Errorf("the job's network %s is left behind after Cleanup", net)
+			}
 		}
 	})
 	return j

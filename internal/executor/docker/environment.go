@@ -35,20 +35,25 @@ type Environment struct {
 	id       string // value of LabelEnvironment on everything this environment makes
 	log      *slog.Logger
 
-	mu        sync.Mutex
-	touched   bool // Prepare began: there may be things to remove
-	ready     bool // Prepare succeeded
-	cleaned   bool
-	devices   *executor.Devices
-	imageID   string
-	imageEnv  []string
-	network   string // per-job network name, if the job has one
-	tmpRoot   string // private host directory (0700) holding scriptDir
-	scriptDir string // bind-mounted read-only at scriptsGuestDir
-	mounts    []mount.Mount
-	diskLimit bool // Limits.DiskBytes is enforced
-	runs      int
-	running   string // id of the container a Run waits for
+	mu           sync.Mutex
+	touched      bool // Prepare began: there may be things to remove
+	ready        bool // Prepare succeeded
+	cleaned      bool
+	devices      *executor.Devices
+	imageID      string
+	imageEnv     []string
+	network      string // per-job network name, if the job has one
+	spare        bool   // network was made ahead, without the job's labels
+	sandbox      string // id of the container whose network namespace scripts join
+	spareSandbox bool   // sandbox was made ahead, without the job's labels
+	tmpRoot      string // private host directory (0700) holding scriptDir
+	scriptDir    string // bind-mounted read-only at scriptsGuestDir
+	mounts       []mount.Mount
+	diskLimit    bool // Limits.DiskBytes is enforced
+	runs         int
+	running      string // id of the container a Run waits for
+
+	removals sync.WaitGroup // script containers being removed; Add only while !cleaned
 }
 
 // service is a job service and what the environment made of it.
@@ -113,6 +118,14 @@ func (e *Environment) EnforcedLimits() executor.Limits {
 	return l
 }
 
+// Network names the job's own network after Prepare: "" when it has none (a shared
+// network or the configured network mode).
+func (e *Environment) Network() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.network
+}
+
 // GuestPath maps a path under the job directory to where job containers see it.
 func (e *Environment) GuestPath(hostPath string) string {
 	rel, err := filepath.Rel(e.spec.HostDir, hostPath)
@@ -175,11 +188,9 @@ func (e *Environment) prepare(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	if e.ex.cfg.NetworkMode == "" && (len(e.services) > 0 || !e.ex.cfg.SharedNetwork) {
-		name := e.name("network")
-		if _, err := e.ex.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: e.labels("network")}); err != nil {
-			return fmt.Errorf("creating network %s: %w", name, err)
+		if err := e.jobNetwork(ctx); err != nil {
+			return err
 		}
-		e.network = name
 	}
 	if e.spec.Limits.DiskBytes > 0 {
 		ok, driver, err := e.ex.diskLimitSupported(ctx, e)
@@ -229,18 +240,35 @@ func (e *Environment) name(what string) string {
 }
 
 // Cleanup removes every container, network and volume labelled with this
-// environment's id, and the script files. It is idempotent, never touches the job
-// directory, and makes no Docker call for an environment never prepared.
+// environment's id, and the job's network, and the script files; then, when the job
+// had a network of its own, it makes a spare network for a later job (a failure to do
+// so is only logged). It is idempotent, never touches the job directory, and makes no
+// Docker call for an environment never prepared.
 func (e *Environment) Cleanup(ctx context.Context) error {
 	e.mu.Lock()
+	first := !e.cleaned
 	e.cleaned = true
-	touched, tmp := e.touched, e.tmpRoot
-	e.tmpRoot = ""
+	touched, tmp, net, image := e.touched, e.tmpRoot, e.network, e.imageID
+	var ahead spare // what was made ahead carries no job label: removed by name
+	if e.spare {
+		ahead.network = net
+	}
+	if e.spareSandbox {
+		ahead.sandbox = e.sandbox
+	}
+	e.tmpRoot, e.network, e.sandbox = "", "", ""
 	e.mu.Unlock()
+	e.removals.Wait()
 	var errs []error
 	if touched {
 		f := filters.NewArgs(filters.Arg("label", LabelEnvironment+"="+e.id))
 		errs = append(errs, e.ex.removeLabelled(ctx, f, nil))
+	}
+	errs = append(errs, e.ex.removeSpares(ctx, []spare{ahead}))
+	if first && net != "" && ctx.Err() == nil {
+		if err := e.ex.makeSpare(ctx, e.spec.RunnerID, image); err != nil {
+			e.log.Warn("could not make a network ahead of the next job", "error", err)
+		}
 	}
 	if tmp != "" {
 		if err := os.RemoveAll(tmp); err != nil {
@@ -259,8 +287,9 @@ type Reaped struct {
 }
 
 // Reap removes every container, network and volume that the runner runnerID left
-// behind, e.g. after it crashed, and its script directories in the TempDir. The runner calls it at start-up, before it takes
-// jobs: it would also remove the environments of jobs still running under that id.
+// behind, e.g. after it crashed, and its script directories in the TempDir, and the
+// spare networks made for it. The runner calls it at start-up, before it takes jobs:
+// it would also remove the environments of jobs still running under that id.
 func (e *Executor) Reap(ctx context.Context, runnerID string) (Reaped, error) {
 	if runnerID == "" {
 		return Reaped{}, errors.New("docker executor: reaping needs a runner id")
@@ -270,6 +299,7 @@ func (e *Executor) Reap(ctx context.Context, runnerID string) (Reaped, error) {
 		filters.Arg("label", LabelRunner+"="+runnerID),
 	)
 	var r Reaped
+	e.spares.drop(runnerID) // removed below with the rest
 	err := e.removeLabelled(ctx, f, &r)
 	dirs, _ := filepath.Glob(filepath.Join(e.tempDir(), scriptDirPrefix(runnerID)+"*"))
 	for _, d := range dirs {

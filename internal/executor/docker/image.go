@@ -126,18 +126,19 @@ func registryAuth(name string, creds []jobspec.Credentials) string {
 }
 
 // diskLimitSupported reports whether the daemon's storage driver can limit a
-// container's size, probing once per executor with a container that is created and
-// removed, never started.
+// container's size, and names the driver, asking the daemon and probing once per
+// executor with a container that is created and removed, never started.
 func (e *Executor) diskLimitSupported(ctx context.Context, env *Environment) (bool, string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.diskLimitOK != nil {
+		return *e.diskLimitOK, e.driver, nil
+	}
 	info, err := e.cli.Info(ctx)
 	if err != nil {
 		return false, "", fmt.Errorf("asking the daemon about its storage driver: %w", err)
 	}
-	if e.diskLimitOK != nil {
-		return *e.diskLimitOK, info.Driver, nil
-	}
+	e.driver = info.Driver
 	cfg := &container.Config{Image: env.imageID, Cmd: []string{"true"}, Labels: env.labels("probe")}
 	host := &container.HostConfig{StorageOpt: map[string]string{"size": fmt.Sprint(env.spec.Limits.DiskBytes)}}
 	created, err := e.cli.ContainerCreate(ctx, cfg, host, nil, (*ocispec.Platform)(nil), env.name("disk-probe"))

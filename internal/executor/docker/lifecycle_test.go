@@ -183,14 +183,15 @@ func TestReapRemovesWhatACrashedRunnerLeft(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Reap: %v", err)
 	}
-	if want := (docker.Reaped{Containers: 2, Networks: 1, Volumes: 1, ScriptDirs: 1}); reaped != want {
+	// Containers: the script's, the service's and the job's network sandbox.
+	if want := (docker.Reaped{Containers: 3, Networks: 1, Volumes: 1, ScriptDirs: 1}); reaped != want {
 		t.Errorf("Reap removed %+v, want %+v", reaped, want)
 	}
 	if left := leftovers(t, cli, tmp, spec); len(left) > 0 {
 		t.Errorf("after Reap, the crashed runner's job left %v", left)
 	}
-	if left := leftovers(t, cli, tmp, other); len(left) != 3 {
-		t.Errorf("Reap touched another runner's job: its resources are now %v, want its network, volume and script directory", left)
+	if left := leftovers(t, cli, tmp, other); len(left) != 4 {
+		t.Errorf("Reap touched another runner's job: its resources are now %v, want its network sandbox, network, volume and script directory", left)
 	}
 	if _, out := j.run(t, "echo still here"); out != "still here\n" {
 		t.Errorf("the other runner's job no longer runs: %q", out)

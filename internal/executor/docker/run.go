@@ -58,7 +58,7 @@ func (e *Environment) Run(ctx context.Context, cmd executor.Command) (executor.R
 	}
 	id := created.ID
 	// Removal uses its own context: it must happen after a cancel too.
-	defer e.ex.cli.ContainerRemove(context.WithoutCancel(ctx), id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	defer e.remove(context.WithoutCancel(ctx), id)
 	if !e.setRunning(id) {
 		return executor.Result{}, fmt.Errorf("running %s: environment was cleaned up", cmd.Name)
 	}
@@ -85,14 +85,17 @@ func (e *Environment) runContainer(ctx context.Context, id string, cmd executor.
 		return res, false, fmt.Errorf("attaching to container: %w", err)
 	}
 	defer att.Close()
-	waitCtx, stopWaiting := context.WithCancel(bg)
-	defer stopWaiting()
-	waitC, waitErrC := e.ex.cli.ContainerWait(waitCtx, id, container.WaitConditionNextExit)
 
 	started := time.Now()
 	if err := e.ex.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return res, false, fmt.Errorf("starting container: %w", e.causeOr(ctx, err))
 	}
+	// Asked after the start, "not running" is the script's end whenever it comes: a
+	// wait for the next exit sent before the start could reach the daemon after a
+	// short script had already ended, and never return.
+	waitCtx, stopWaiting := context.WithCancel(bg)
+	defer stopWaiting()
+	waitC, waitErrC := e.ex.cli.ContainerWait(waitCtx, id, container.WaitConditionNotRunning)
 	w := &stickyWriter{w: cmd.Output}
 	copied := make(chan struct{})
 	go func() {
@@ -130,8 +133,12 @@ func (e *Environment) runContainer(ctx context.Context, id string, cmd executor.
 		att.Close()
 		<-copied
 	}
-	if st, err := e.ex.cli.ContainerInspect(bg, id); err == nil && st.State != nil {
-		res.OOMKilled = st.State.OOMKilled
+	// Only a script that failed can have been killed for memory: a successful one is
+	// not asked about (one call less for every script that succeeds).
+	if res.ExitCode != 0 {
+		if st, err := e.ex.cli.ContainerInspect(bg, id); err == nil && st.State != nil {
+			res.OOMKilled = st.State.OOMKilled
+		}
 	}
 	// docker-init exits 128+n when a signal killed the script: a stop or the OOM killer.
 	if (stopped && (res.ExitCode == 128+15 || res.ExitCode == 128+9)) || (res.OOMKilled && res.ExitCode == 128+9) {
@@ -199,7 +206,11 @@ func (e *Environment) buildContainer(cmd executor.Command, name string) (*contai
 	init := true
 	host.Init = &init
 	var netcfg *network.NetworkingConfig
-	if e.network != "" {
+	if e.sandbox != "" {
+		// The sandbox holds the job's network; DNS and hosts entries are its own.
+		host.NetworkMode = container.NetworkMode("container:" + e.sandbox)
+		host.DNS, host.ExtraHosts = nil, nil
+	} else if e.network != "" {
 		// On its per-job network the job's container answers to "build", as with
 		// gitlab-runner (services can reach the job by that name).
 		netcfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
@@ -286,6 +297,29 @@ func (e *Environment) writeScript(cmd executor.Command) (string, string, error) 
 		return "", "", fmt.Errorf("running %s: writing script: %w", cmd.Name, err)
 	}
 	return p, name, nil
+}
+
+// remove removes a script's container in the background; Cleanup waits for it. Once
+// Cleanup has begun it removes at once.
+func (e *Environment) remove(ctx context.Context, id string) {
+	rm := func() {
+		err := e.ex.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !isNotFound(err) {
+			e.log.Warn("removing a script's container", "container", id, "error", err)
+		}
+	}
+	e.mu.Lock()
+	if e.cleaned {
+		e.mu.Unlock()
+		rm() // Cleanup's own sweep may be under way: removing twice is harmless
+		return
+	}
+	e.removals.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.removals.Done()
+		rm()
+	}()
 }
 
 func (e *Environment) setRunning(id string) bool {
