@@ -124,11 +124,28 @@ var (
 // retry:when can retry, rather than as canceled.
 var ErrRunnerStopping = errors.New("the runner was stopped while the job ran")
 
-// Run runs one job to its end and returns its outcome, after the channel has the
-// final status. Canceling ctx aborts the job: the script is stopped, after_script and
-// uploads are skipped, the environment is still cleaned up and the outcome still
-// reported (Canceled).
+// Run runs one job to its end and returns its outcome once the channel has the final
+// status and the job's environment is cleaned up. Canceling ctx aborts the job: the
+// script is stopped, after_script and uploads are skipped, the environment is still
+// cleaned up and the outcome still reported (Canceled).
 func (l *Lifecycle) Run(ctx context.Context, job *jobspec.Job, slot Slot, ch Channel) Outcome {
+	o, cleanup := l.RunReported(ctx, job, slot, ch)
+	cleanup.Wait()
+	return o
+}
+
+// RunReported is Run, returning as soon as the channel has the final status: the
+// cleanup of the job's environment (removing its containers and network, which can
+// take longer than a short job) goes on in the background, and the returned Cleanup
+// says when it is done. Its failure goes to the runner's log; the job's log is
+// complete by then. (A job with leased GPUs is cleaned up before its final status,
+// since its lease ends only after that.)
+//
+// The caller must Wait for the Cleanup before it counts the job's place as free,
+// reports the runner idle or exits, so that the runner's limits hold for
+// environments as well as for jobs. A job run later in the same Slot need not wait:
+// the job directory is the runner's, and no cleanup touches it.
+func (l *Lifecycle) RunReported(ctx context.Context, job *jobspec.Job, slot Slot, ch Channel) (Outcome, *Cleanup) {
 	start := time.Now()
 	j := newJobRun(l, job, slot, ch)
 	j.header()
@@ -163,7 +180,45 @@ func (l *Lifecycle) Run(ctx context.Context, job *jobspec.Job, slot Slot, ch Cha
 		j.slog.Warn("reporting the job's end failed", "error", err)
 	}
 	j.slog.Info("job finished", "outcome", o.Kind.String(), "duration", o.Duration.Round(time.Millisecond), "failure_reason", o.FailureReason)
-	return o
+	if j.envOf == nil || j.envCleaned {
+		return o, nil
+	}
+	return o, startCleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		_ = j.cleanupEnvironment(ctx)
+	})
+}
+
+// Cleanup is the cleanup of a job's environment after its final status (RunReported).
+// Its methods are safe for concurrent use; a nil Cleanup is done.
+type Cleanup struct{ done chan struct{} }
+
+// startCleanup runs f in the background.
+func startCleanup(f func()) *Cleanup {
+	c := &Cleanup{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		f()
+	}()
+	return c
+}
+
+// Wait returns when the cleanup is done.
+func (c *Cleanup) Wait() {
+	if c != nil {
+		<-c.done
+	}
+}
+
+// Done is closed when the cleanup is done.
+func (c *Cleanup) Done() <-chan struct{} {
+	if c == nil {
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	}
+	return c.done
 }
 
 // timeout is the job's timeout: runner_info.timeout (≤ 0 means 2 h), capped by the

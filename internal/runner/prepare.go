@@ -35,10 +35,11 @@ type jobRun struct {
 	guestProj  string // CI_PROJECT_DIR as scripts see it
 	guestTmp   string
 
-	vars  jobspec.Variables // every variable, expanded, file variables as paths
-	env   []string          // vars as KEY=VALUE for the executor
-	envOf executor.Environment
-	lease DeviceLease
+	vars       jobspec.Variables // every variable, expanded, file variables as paths
+	env        []string          // vars as KEY=VALUE for the executor
+	envOf      executor.Environment
+	envCleaned bool // envOf.Cleanup was called
+	lease      DeviceLease
 }
 
 func newJobRun(l *Lifecycle, job *jobspec.Job, slot Slot, ch Channel) *jobRun {

@@ -84,10 +84,12 @@ func (j *jobRun) afterScript(ctx context.Context, o *Outcome) {
 	j.log.Warningf("after_script failed, but job will continue unaffected: %s", problem)
 }
 
-// cleanup is the cleanup_file_variables stage, then the environment's cleanup and the
-// device lease's end; it runs whatever happened, on its own context.
+// cleanup is the cleanup_file_variables stage and, for a job with leased devices,
+// the environment's cleanup and the lease's end (whose footer belongs in the log); it
+// runs whatever happened, on its own context. The environment of a job without
+// devices is cleaned up by cleanupEnvironment once the final status is reported.
 func (j *jobRun) cleanup(o *Outcome) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	if j.tmpDir != "" {
 		j.log.SectionStart("cleanup_file_variables", "Cleaning up project directory and file based variables")
@@ -96,26 +98,42 @@ func (j *jobRun) cleanup(o *Outcome) {
 		}
 		j.log.SectionEnd("cleanup_file_variables")
 	}
-	if j.envOf != nil {
-		if err := j.envOf.Cleanup(ctx); err != nil {
-			j.slog.Warn("environment cleanup failed", "error", err)
-			j.log.Warningf("cleaning up the environment: %v", err)
-		}
+	if j.lease == nil {
+		return
 	}
-	if j.lease != nil {
-		rep, err := j.lease.Finish(ctx)
-		if rep.Footer != "" {
-			j.log.Printf("%s", rep.Footer)
-		}
-		if err != nil {
-			j.slog.Warn("releasing the job's GPUs failed", "error", err)
-			j.log.Warningf("releasing the job's GPUs: %v", err)
-		}
-		o.Devices = &rep
-		if o.Kind != Canceled { // as artifacts: a canceled job uploads nothing
-			j.uploadDeviceFiles(ctx, o, rep.Files)
-		}
+	// GPUs are scrubbed and released only once nothing of the job can hold them.
+	if err := j.cleanupEnvironment(ctx); err != nil {
+		j.log.Warningf("cleaning up the environment: %v", err)
 	}
+	rep, err := j.lease.Finish(ctx)
+	if rep.Footer != "" {
+		j.log.Printf("%s", rep.Footer)
+	}
+	if err != nil {
+		j.slog.Warn("releasing the job's GPUs failed", "error", err)
+		j.log.Warningf("releasing the job's GPUs: %v", err)
+	}
+	o.Devices = &rep
+	if o.Kind != Canceled { // as artifacts: a canceled job uploads nothing
+		j.uploadDeviceFiles(ctx, o, rep.Files)
+	}
+}
+
+// cleanupTimeout bounds a job's cleanup.
+const cleanupTimeout = 5 * time.Minute
+
+// cleanupEnvironment destroys the job's environment once (containers, networks,
+// volumes, processes), logging a failure to the runner's log.
+func (j *jobRun) cleanupEnvironment(ctx context.Context) error {
+	if j.envOf == nil || j.envCleaned {
+		return nil
+	}
+	j.envCleaned = true
+	err := j.envOf.Cleanup(ctx)
+	if err != nil {
+		j.slog.Warn("environment cleanup failed", "error", err)
+	}
+	return err
 }
 
 // uploadDeviceFiles uploads the lease's job reports as raw artifacts. A failure only

@@ -161,7 +161,8 @@ func (s *workerState) info() protocol.Info {
 	return info
 }
 
-// run runs one job through a remote channel and the lifecycle.
+// run runs one job through a remote channel and the lifecycle, and returns once the
+// job's environment is cleaned up too.
 func (s *workerState) run(parent context.Context, job *jobspec.Job) {
 	log := s.log.With("job_id", job.ID, "project_id", job.JobInfo.ProjectID)
 	slot := s.takeSlot(job.JobInfo.ProjectID)
@@ -187,8 +188,10 @@ func (s *workerState) run(parent context.Context, job *jobspec.Job) {
 	m := s.a.cfg.Metrics
 	m.started(s.w.Name)
 	start := time.Now()
-	o := s.w.Lifecycle.Run(ctx, job, slot, ch)
+	o, cleanup := s.w.Lifecycle.RunReported(ctx, job, slot, ch)
 	m.finished(s.w.Name, o, time.Since(start))
+	// The job's place is free, and the runner idle, only once its environment is gone.
+	cleanup.Wait()
 }
 
 // takeSlot gives the job the lowest free CI_CONCURRENT_ID of the worker and the lowest

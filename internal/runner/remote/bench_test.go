@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -13,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	dockerclient "github.com/docker/docker/client"
+
+	"github.com/kiln-ci/kiln/internal/executor/docker"
 	"github.com/kiln-ci/kiln/internal/executor/shell"
 	"github.com/kiln-ci/kiln/internal/jobspec"
 	"github.com/kiln-ci/kiln/internal/protocol"
@@ -20,6 +24,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/runner"
 	"github.com/kiln-ci/kiln/internal/runner/local"
 	"github.com/kiln-ci/kiln/internal/runner/remote"
+	"github.com/kiln-ci/kiln/internal/testenv"
 )
 
 // percentiles reports p50 and p95 of ds in milliseconds.
@@ -56,18 +61,32 @@ func trueJob() jobspec.Job {
 
 // BenchmarkJobOverheadOverHTTP is a job whose script is `true` through the whole
 // runner path against the fake coordinator on loopback: from the moment the job is
-// received (201) through the running PUT, every stage with the shell executor, the
-// trace PATCH and the final PUT, to the coordinator having the final status.
-// Run with -benchtime=50x for p50/p95 over 50 jobs.
+// received (201) through the running PUT, every stage, the trace PATCH and the final
+// PUT, to the coordinator having the final status; with the shell executor and with
+// the Docker executor (busybox image present, a network of its own). The cleanup of
+// the job's environment, which follows the final status, is waited for before the
+// next job, as the agent does. Run with -benchtime=50x for p50/p95 over 50 jobs:
+//
+//	go test ./internal/runner/remote -run '^$' -bench JobOverheadOverHTTP -benchtime=50x
 func BenchmarkJobOverheadOverHTTP(b *testing.B) {
+	b.Run("shell", func(b *testing.B) { benchOverHTTP(b, benchLifecycle(b, nil), "") })
+	b.Run("docker", func(b *testing.B) {
+		ex := benchDockerExecutor(b)
+		lc := benchLifecycle(b, func(c *runner.Config) { c.Executor, c.BaseEnvironment = ex, nil })
+		benchOverHTTP(b, lc, busyboxImage)
+	})
+}
+
+func benchOverHTTP(b *testing.B, lc *runner.Lifecycle, image string) {
 	s := protocoltest.New(b, protocoltest.Options{})
 	r := s.AddRunner("glrt-benchmark-token")
 	client, _ := protocol.NewClient(protocol.ClientConfig{URL: s.URL})
-	lc := benchLifecycle(b, nil)
 	traceDir := b.TempDir()
 	var ds []time.Duration
 	for i := 0; i < b.N; i++ {
-		id := s.Enqueue(trueJob())
+		spec := trueJob()
+		spec.Image = jobspec.Image{Name: image}
+		id := s.Enqueue(spec)
 		job, err := client.RequestJob(context.Background(), protocol.JobRequest{Token: r.Token})
 		if err != nil || job == nil {
 			b.Fatal(err)
@@ -77,14 +96,37 @@ func BenchmarkJobOverheadOverHTTP(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		o := lc.Run(context.Background(), job, runner.Slot{}, ch)
+		o, cleanup := lc.RunReported(context.Background(), job, runner.Slot{}, ch)
 		ds = append(ds, time.Since(start))
+		cleanup.Wait()
 		if rec, _ := s.Job(id); o.Kind != runner.Success || rec.State != protocol.StateSuccess || !rec.ChecksumOK {
-			b.Fatalf("job %d: %v, server %s", id, o.Kind, rec.State)
+			b.Fatalf("job %d: %v (%s), server %s", id, o.Kind, o.Message, rec.State)
 		}
 	}
 	percentiles(b, ds)
 }
+
+// benchDockerExecutor is a Docker executor using local images only, or a skip (a
+// failure when the docker tier is required) without a daemon or the busybox image.
+func benchDockerExecutor(b *testing.B) *docker.Executor {
+	testenv.NeedDocker(b)
+	cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.ImageInspect(context.Background(), busyboxImage); err != nil {
+		testenv.Missing(b, testenv.TierDocker, fmt.Sprintf("test image %s is missing (%v); run scripts/test-images.sh", busyboxImage, err))
+	}
+	ex, err := docker.New(docker.Config{PullPolicy: []string{jobspec.PullIfNotPresent}, TempDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ex.Close() })
+	return ex
+}
+
+const busyboxImage = "kiln-test/busybox:latest" // built by scripts/test-images.sh
 
 // BenchmarkJobOverheadLocal is the same job through the lifecycle with the local
 // channel (kiln exec's path): stages and the shell executor only.
