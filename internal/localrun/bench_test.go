@@ -1,13 +1,19 @@
 package localrun_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/kiln-ci/kiln/internal/executor/docker/apitrace"
 	"github.com/kiln-ci/kiln/internal/localrun"
+	"github.com/kiln-ci/kiln/internal/testenv"
 )
 
 // BenchmarkJobOverheadShell measures kiln exec's per-job overhead with the shell
@@ -33,12 +39,47 @@ func BenchmarkJobOverheadDocker(b *testing.B) {
 		Output: io.Discard, Concurrency: 1})
 }
 
-func benchJobOverhead(b *testing.B, opts localrun.Options) {
+// BenchmarkJobPhasesDocker is BenchmarkJobOverheadDocker with the Docker executor
+// talking to the daemon through a recording proxy: it logs where the median job's
+// time goes, as the times at which kiln exec printed each line of the job and the
+// Docker calls with their starts and durations. The proxy adds a little to every
+// call; take the overhead figures from BenchmarkJobOverheadDocker:
+//
+//	go test ./internal/localrun -run '^$' -bench JobPhasesDocker -benchtime=20x -v
+func BenchmarkJobPhasesDocker(b *testing.B) {
+	testenv.NeedDocker(b)
+	proxy, err := apitrace.Start("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { proxy.Close() })
+	dir := gitRepo(b, map[string]string{".gitlab-ci.yml": "job:\n  image: " + busyboxImage + "\n  script: ['true']\n"})
+	out := &stampedLines{}
+	benchJobOverhead(b, localrun.Options{Dir: dir, Executor: newDockerExecutorAt(b, proxy.Host()), StateDir: b.TempDir(),
+		Output: out, Concurrency: 1}, out, proxy)
+}
+
+func benchJobOverhead(b *testing.B, opts localrun.Options, lines ...any) {
+	var out *stampedLines
+	var proxy *apitrace.Proxy
+	for _, l := range lines {
+		switch l := l.(type) {
+		case *stampedLines:
+			out = l
+		case *apitrace.Proxy:
+			proxy = l
+		}
+	}
 	ctx := context.Background()
 	jobs := make([]time.Duration, 0, b.N)
 	pipelines := make([]time.Duration, 0, b.N)
+	var timelines []timeline
 	b.ResetTimer()
 	for range b.N {
+		if out != nil {
+			out.reset()
+			proxy.Reset()
+		}
 		start := time.Now()
 		p, err := localrun.New(ctx, opts)
 		if err != nil {
@@ -51,10 +92,79 @@ func benchJobOverhead(b *testing.B, opts localrun.Options) {
 			b.Fatalf("pipeline %v, %v", res, err)
 		}
 		jobs = append(jobs, res.Jobs[0].Outcome.Duration)
+		if out != nil {
+			timelines = append(timelines, timeline{job: res.Jobs[0].Outcome.Duration, start: start, lines: out.take(), calls: proxy.Calls()})
+		}
 	}
 	b.StopTimer()
 	report(b, "job", jobs)
 	report(b, "pipeline", pipelines)
+	if len(timelines) > 0 {
+		slices.SortFunc(timelines, func(x, y timeline) int { return int(x.job - y.job) })
+		b.Logf("timeline of the median pipeline (%d runs, job %v):\n%s", len(timelines), timelines[len(timelines)/2].job, timelines[len(timelines)/2])
+	}
+}
+
+// stampedLines notes when each line of kiln exec's output was written.
+type stampedLines struct {
+	mu    sync.Mutex
+	lines []stampedLine
+	part  []byte
+}
+
+type stampedLine struct {
+	at   time.Time
+	text string
+}
+
+func (s *stampedLines) Write(p []byte) (int, error) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.part = append(s.part, p...)
+	for {
+		i := bytes.IndexByte(s.part, '\n')
+		if i < 0 {
+			break
+		}
+		s.lines = append(s.lines, stampedLine{now, string(s.part[:i])})
+		s.part = s.part[i+1:]
+	}
+	return len(p), nil
+}
+
+func (s *stampedLines) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lines, s.part = nil, nil
+}
+
+func (s *stampedLines) take() []stampedLine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.lines)
+}
+
+// timeline is one pipeline's output lines and Docker calls by time since its start.
+type timeline struct {
+	job   time.Duration
+	start time.Time
+	lines []stampedLine
+	calls []apitrace.Call
+}
+
+func (t timeline) String() string {
+	var all []stampedLine
+	all = append(all, t.lines...)
+	for _, c := range t.calls {
+		all = append(all, stampedLine{c.Start, "    docker " + c.String()})
+	}
+	slices.SortStableFunc(all, func(x, y stampedLine) int { return x.at.Compare(y.at) })
+	var b strings.Builder
+	for _, l := range all {
+		fmt.Fprintf(&b, "%8.1f ms  %s\n", float64(l.at.Sub(t.start).Microseconds())/1000, l.text)
+	}
+	return b.String()
 }
 
 func report(b *testing.B, what string, ds []time.Duration) {

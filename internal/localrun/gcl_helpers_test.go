@@ -46,6 +46,13 @@ func cacheEntries(t *testing.T, state, key string) []string {
 // if present, never pulled: there is no registry here).
 func newDockerExecutor(t testing.TB) executor.Executor {
 	t.Helper()
+	return newDockerExecutorAt(t, "")
+}
+
+// newDockerExecutorAt is newDockerExecutor talking to the daemon at host ("" for the
+// environment's).
+func newDockerExecutorAt(t testing.TB, host string) executor.Executor {
+	t.Helper()
 	testenv.NeedDocker(t)
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
@@ -58,7 +65,7 @@ func newDockerExecutor(t testing.TB) executor.Executor {
 		}
 	}
 	// Image-less jobs get the Debian image, as a runner's configured default image.
-	ex, err := docker.New(docker.Config{Image: debianImage, PullPolicy: []string{jobspec.PullIfNotPresent},
+	ex, err := docker.New(docker.Config{Host: host, Image: debianImage, PullPolicy: []string{jobspec.PullIfNotPresent},
 		AllowedPullPolicies: []string{jobspec.PullAlways, jobspec.PullIfNotPresent, jobspec.PullNever},
 		TempDir:             t.TempDir()})
 	if err != nil {

@@ -147,9 +147,11 @@ func repoURL(r *Repo) string {
 	return "file://localhost/" + r.Path() + ".git"
 }
 
-// runAttempt runs one attempt of js through the runner and returns its outcome.
+// runAttempt runs one attempt of js through the runner and returns its outcome as
+// soon as the job has its final status, with the cleanup of its environment, which
+// may still be going on (nil when there is none).
 func (p *Pipeline) runAttempt(ctx context.Context, lcs *lifecycles, js *jobState, job *jobspec.Job,
-	slot int, store *local.Artifacts, cancel <-chan struct{}) runner.Outcome {
+	slot int, store *local.Artifacts, cancel <-chan struct{}) (runner.Outcome, *runner.Cleanup) {
 	var cov coverageScanner
 	if js.job.Coverage != "" {
 		cov.compile(js.job.Coverage)
@@ -161,11 +163,11 @@ func (p *Pipeline) runAttempt(ctx context.Context, lcs *lifecycles, js *jobState
 	}()
 	mt, err := p.machineType(js.job)
 	if err != nil {
-		return p.refuse(w, js, fmt.Errorf("the job's tags %v: %w", js.job.Tags, err))
+		return p.refuse(w, js, fmt.Errorf("the job's tags %v: %w", js.job.Tags, err)), nil
 	}
 	lc, err := lcs.get(mt)
 	if err != nil {
-		return p.refuse(w, js, err)
+		return p.refuse(w, js, err), nil
 	}
 	ch := local.NewChannel(w, job.ID, store)
 	stop := make(chan struct{})
@@ -177,7 +179,7 @@ func (p *Pipeline) runAttempt(ctx context.Context, lcs *lifecycles, js *jobState
 		case <-stop:
 		}
 	}()
-	return lc.Run(ctx, job, runner.Slot{ConcurrentID: slot, ConcurrentProjectID: slot}, ch)
+	return lc.RunReported(ctx, job, runner.Slot{ConcurrentID: slot, ConcurrentProjectID: slot}, ch)
 }
 
 // refuse fails a job that kiln exec cannot hand to the runner at all, saying why in

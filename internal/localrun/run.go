@@ -15,6 +15,7 @@ type finished struct {
 	js      *jobState
 	slot    int
 	outcome runner.Outcome
+	cleanup *runner.Cleanup // of the attempt's environment, maybe still going on
 }
 
 // scheduler plays GitLab's pipeline processing for one run. Only Run's goroutine
@@ -35,6 +36,9 @@ type scheduler struct {
 	wake    chan *jobState // delayed jobs whose start_in passed
 	stop    chan struct{}  // closed to cancel running jobs gracefully
 	stopped bool
+	// cleanups are the environments' cleanups, which go on after their jobs' final
+	// status while the pipeline goes on; Run waits for them all before it returns.
+	cleanups []*runner.Cleanup
 }
 
 // Run runs the pipeline to its end (or until Cancel, or until ctx is canceled) and
@@ -57,7 +61,11 @@ func (p *Pipeline) Run(ctx context.Context) (*Result, error) {
 	}
 	p.header()
 	s.loop()
-	return p.result(time.Since(start), s.stopped), nil
+	res := p.result(time.Since(start), s.stopped)
+	for _, c := range s.cleanups {
+		c.Wait()
+	}
+	return res, nil
 }
 
 func (s *scheduler) loop() {
@@ -204,14 +212,17 @@ func (s *scheduler) start(js *jobState, slot int) {
 		s.p.out.progress(ansiYellow, "%s: the shell executor ignores image %s, as GitLab's does (use --executor docker)", js.job.Name, img)
 	}
 	go func() {
-		o := s.p.runAttempt(s.ctx, s.lcs, js, job, slot, s.store, s.stop)
-		s.done <- finished{js: js, slot: slot, outcome: o}
+		o, cleanup := s.p.runAttempt(s.ctx, s.lcs, js, job, slot, s.store, s.stop)
+		s.done <- finished{js: js, slot: slot, outcome: o, cleanup: cleanup}
 	}()
 }
 
 // finish records an attempt's end: a retry, or the job's final status.
 func (s *scheduler) finish(f finished) {
 	js, o := f.js, f.outcome
+	if f.cleanup != nil {
+		s.cleanups = append(s.cleanups, f.cleanup)
+	}
 	s.slots[f.slot] = false
 	if rg := js.job.ResourceGroup; rg != "" {
 		delete(s.groups, rg)
