@@ -52,6 +52,10 @@ type Artifacts interface {
 	Artifact(ctx context.Context, id int64) (*Artifact, error)
 	// ListArtifacts returns a job's artifacts by file type.
 	ListArtifacts(ctx context.Context, jobID int64) ([]Artifact, error)
+	// ArtifactsOfJobs returns the artifacts of several jobs (a page of a job list) in
+	// one call: each job's by file type, keyed by job id; jobs without artifacts are
+	// not in the map. At most MaxPageLimit ids; ErrInvalid beyond.
+	ArtifactsOfJobs(ctx context.Context, jobIDs []int64) (map[int64][]Artifact, error)
 	// ExpiredArtifacts returns up to limit artifacts whose ExpireAt is set and not
 	// after before, oldest expiry first.
 	ExpiredArtifacts(ctx context.Context, before time.Time, limit int) ([]Artifact, error)

@@ -42,9 +42,12 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request, p *store.Proj
 		h.fail(w, r, err)
 		return
 	}
-	jobs, total, err := storePage(r.Context(), pg, func(ctx context.Context, page store.Page) ([]store.Job, error) {
+	q.OmitPayload = true // the list shows no payloads
+	jobs, total, err := countedPage(r.Context(), pg, func(ctx context.Context, page store.Page) ([]store.Job, error) {
 		q.Page = page
 		return h.st.Jobs.ListJobs(ctx, q)
+	}, func(ctx context.Context, upTo int) (int, error) {
+		return h.st.Jobs.CountJobs(ctx, q, upTo)
 	})
 	if err != nil {
 		h.fail(w, r, err)

@@ -10,13 +10,15 @@ import (
 )
 
 // jobView presents the jobs of one project, reading each pipeline, user and runner
-// they refer to once per request.
+// they refer to once per request, and a list's artifacts in one call.
 type jobView struct {
 	h         *Handler
 	project   *store.Project
 	pipelines map[int64]*store.Pipeline
 	users     map[int64]*store.User
 	runners   map[int64]*store.Runner
+	// artifacts holds the artifacts of the jobs a list shows (nil: read per job).
+	artifacts map[int64][]store.Artifact
 }
 
 func (h *Handler) jobView(p *store.Project) *jobView {
@@ -105,9 +107,11 @@ func (v *jobView) job(ctx context.Context, j *store.Job) (entity.Job, error) {
 		rb := v.h.runner(r, v.h.now())
 		out.Runner = &rb
 	}
-	arts, err := v.h.st.Artifacts.ListArtifacts(ctx, j.ID)
-	if err != nil {
-		return entity.Job{}, fmt.Errorf("listing the artifacts of job %d: %w", j.ID, err)
+	arts := v.artifacts[j.ID]
+	if v.artifacts == nil {
+		if arts, err = v.h.st.Artifacts.ListArtifacts(ctx, j.ID); err != nil {
+			return entity.Job{}, fmt.Errorf("listing the artifacts of job %d: %w", j.ID, err)
+		}
 	}
 	for _, a := range arts {
 		out.Artifacts = append(out.Artifacts, entity.JobArtifact{FileType: a.FileType, Size: a.Size, Filename: a.Filename,
@@ -122,6 +126,14 @@ func (v *jobView) job(ctx context.Context, j *store.Job) (entity.Job, error) {
 
 // jobs presents a list of jobs.
 func (v *jobView) jobs(ctx context.Context, jobs []store.Job) ([]entity.Job, error) {
+	ids := make([]int64, len(jobs))
+	for i := range jobs {
+		ids[i] = jobs[i].ID
+	}
+	var err error
+	if v.artifacts, err = v.h.st.Artifacts.ArtifactsOfJobs(ctx, ids); err != nil {
+		return nil, fmt.Errorf("listing the artifacts of %d jobs: %w", len(ids), err)
+	}
 	out := make([]entity.Job, 0, len(jobs))
 	for i := range jobs {
 		e, err := v.job(ctx, &jobs[i])

@@ -51,11 +51,35 @@ func (pg pagination) offset() int { return (pg.page - 1) * pg.perPage }
 // fetchFunc reads one page of a store list.
 type fetchFunc[T any] func(ctx context.Context, page store.Page) ([]T, error)
 
-// storePage reads one page from the store and counts the records: one call for the
-// page (with one record more, to know whether a next page exists) and, only when
-// the page does not tell the total, a few one-record calls that look for the end by
-// binary search (at most ~30 for GitLab's 10,000-record cap). total is -1 beyond
-// maxCounted.
+// countFunc counts the records of a store list, up to upTo (the store's Count*
+// methods).
+type countFunc func(ctx context.Context, upTo int) (int, error)
+
+// countedPage reads one page of a store list that the store can count: one call for
+// the page and, unless the page itself tells the total (a short page), one count,
+// stopped past maxCounted (total -1 then).
+func countedPage[T any](ctx context.Context, pg pagination, fetch fetchFunc[T], count countFunc) (items []T, total int, err error) {
+	off := pg.offset()
+	if items, err = fetch(ctx, store.Page{Offset: off, Limit: pg.perPage}); err != nil {
+		return nil, 0, err
+	}
+	if len(items) < pg.perPage && (len(items) > 0 || off == 0) {
+		return items, off + len(items), nil
+	}
+	if total, err = count(ctx, maxCounted+1); err != nil {
+		return nil, 0, err
+	}
+	if total > maxCounted {
+		total = -1
+	}
+	return items, total, nil
+}
+
+// storePage reads one page from the store, for lists the store cannot count, and
+// counts the records: one call for the page (with one record more, to know whether a
+// next page exists) and, only when the page does not tell the total, a few one-record
+// calls that look for the end by binary search (at most ~30 for GitLab's
+// 10,000-record cap). total is -1 beyond maxCounted.
 func storePage[T any](ctx context.Context, pg pagination, fetch fetchFunc[T]) (items []T, total int, err error) {
 	off := pg.offset()
 	got, err := fetch(ctx, store.Page{Offset: off, Limit: pg.perPage + 1})

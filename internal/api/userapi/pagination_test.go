@@ -65,6 +65,48 @@ func TestStorePageCountsTheRecordsCheaply(t *testing.T) {
 	}
 }
 
+// count counts the list's records up to upTo, as the store's Count* methods do.
+func (f *fakeList) count(_ context.Context, upTo int) (int, error) {
+	f.calls++
+	return min(f.n, upTo), nil
+}
+
+func TestCountedPageReadsAPageAndCountsOnce(t *testing.T) {
+	for _, tc := range []struct {
+		n, page, perPage int
+		wantItems        int
+		wantTotal        int
+		wantCalls        int
+	}{
+		{n: 0, page: 1, perPage: 20, wantItems: 0, wantTotal: 0, wantCalls: 1},
+		{n: 5, page: 1, perPage: 20, wantItems: 5, wantTotal: 5, wantCalls: 1},
+		{n: 20, page: 1, perPage: 20, wantItems: 20, wantTotal: 20, wantCalls: 2},
+		{n: 21, page: 1, perPage: 20, wantItems: 20, wantTotal: 21, wantCalls: 2},
+		{n: 45, page: 3, perPage: 20, wantItems: 5, wantTotal: 45, wantCalls: 1},
+		{n: 45, page: 30, perPage: 20, wantItems: 0, wantTotal: 45, wantCalls: 2},
+		{n: 10_000, page: 1, perPage: 100, wantItems: 100, wantTotal: 10_000, wantCalls: 2},
+		{n: 10_001, page: 1, perPage: 100, wantItems: 100, wantTotal: -1, wantCalls: 2},
+		{n: 1_000_000, page: 7, perPage: 100, wantItems: 100, wantTotal: -1, wantCalls: 2},
+	} {
+		t.Run(fmt.Sprintf("%d records, page %d of %d", tc.n, tc.page, tc.perPage), func(t *testing.T) {
+			f := &fakeList{n: tc.n}
+			items, total, err := countedPage(context.Background(), pagination{page: tc.page, perPage: tc.perPage}, f.fetch, f.count)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(items) != tc.wantItems || total != tc.wantTotal {
+				t.Errorf("%d items, total %d; want %d, %d", len(items), total, tc.wantItems, tc.wantTotal)
+			}
+			if len(items) > 0 && items[0] != (tc.page-1)*tc.perPage {
+				t.Errorf("first item %d, want %d", items[0], (tc.page-1)*tc.perPage)
+			}
+			if f.calls != tc.wantCalls {
+				t.Errorf("%d store calls, want %d", f.calls, tc.wantCalls)
+			}
+		})
+	}
+}
+
 func TestPageHeadersLeaveOutTheTotalBeyondGitLabsCap(t *testing.T) {
 	h := &Handler{}
 	w := httptest.NewRecorder()

@@ -166,9 +166,11 @@ func (h *Handler) listPipelines(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	pipelines, total, err := storePage(r.Context(), pg, func(ctx context.Context, page store.Page) ([]store.Pipeline, error) {
+	pipelines, total, err := countedPage(r.Context(), pg, func(ctx context.Context, page store.Page) ([]store.Pipeline, error) {
 		q.Page = page
 		return h.st.Pipelines.ListPipelines(ctx, q)
+	}, func(ctx context.Context, upTo int) (int, error) {
+		return h.st.Pipelines.CountPipelines(ctx, q, upTo)
 	})
 	if err != nil {
 		h.fail(w, r, err)

@@ -49,6 +49,30 @@ func (s artifacts) Artifact(ctx context.Context, id int64) (*store.Artifact, err
 	return a, nil
 }
 
+func (s artifacts) ArtifactsOfJobs(ctx context.Context, jobIDs []int64) (map[int64][]store.Artifact, error) {
+	if len(jobIDs) > store.MaxPageLimit {
+		return nil, fmt.Errorf("listing the artifacts of %d jobs: %w: at most %d at once", len(jobIDs), store.ErrInvalid, store.MaxPageLimit)
+	}
+	out := map[int64][]store.Artifact{}
+	if len(jobIDs) == 0 {
+		return out, nil
+	}
+	var a args
+	rows, err := s.r.QueryContext(ctx, `SELECT `+artifactCols+` FROM artifacts WHERE job_id IN (`+list(&a, jobIDs)+`)
+		ORDER BY job_id, file_type`, a...)
+	if err != nil {
+		return nil, fmt.Errorf("listing the artifacts of %d jobs: %w", len(jobIDs), err)
+	}
+	all, err := collect(rows, scanArtifact)
+	if err != nil {
+		return nil, fmt.Errorf("listing the artifacts of %d jobs: %w", len(jobIDs), err)
+	}
+	for _, art := range all {
+		out[art.JobID] = append(out[art.JobID], art)
+	}
+	return out, nil
+}
+
 func (s artifacts) ListArtifacts(ctx context.Context, jobID int64) ([]store.Artifact, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+artifactCols+` FROM artifacts WHERE job_id = $1 ORDER BY file_type`, jobID)
 	if err != nil {

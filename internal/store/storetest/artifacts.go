@@ -39,6 +39,27 @@ var artifactTests = map[string]func(*testing.T, *env){
 			t.Errorf("ListArtifacts = %+v", list)
 		}
 	},
+	"ArtifactsOfJobs lists the artifacts of a page of jobs at once": func(t *testing.T, e *env) {
+		p := e.project(e.group(0, "").ID)
+		a, b, none := newJob("a", store.StatusPending), newJob("b", store.StatusPending), newJob("none", store.StatusPending)
+		e.pipeline(p.ID, a, b, none)
+		other := e.pendingJob()
+		for _, art := range []*store.Artifact{archive(a.ID), archive(b.ID), archive(other.ID),
+			{JobID: b.ID, FileType: store.ArtifactDotenv, Format: store.FormatGzip, Filename: "build.env.gz", Size: 10, SHA256: "cd", BlobKey: "k"}} {
+			must(t, e.s.Artifacts.CreateArtifact(e.ctx, art))
+		}
+		got, err := e.s.Artifacts.ArtifactsOfJobs(e.ctx, []int64{a.ID, b.ID, none.ID})
+		must(t, err)
+		if len(got) != 2 || len(got[a.ID]) != 1 || len(got[b.ID]) != 2 || got[b.ID][0].FileType != store.ArtifactArchive ||
+			got[b.ID][1].FileType != store.ArtifactDotenv || got[a.ID][0].JobID != a.ID || got[none.ID] != nil {
+			t.Errorf("ArtifactsOfJobs = %+v, want a's archive and b's archive and dotenv", got)
+		}
+		if got, err := e.s.Artifacts.ArtifactsOfJobs(e.ctx, nil); err != nil || len(got) != 0 {
+			t.Errorf("ArtifactsOfJobs of no jobs = %v, %v", got, err)
+		}
+		_, err = e.s.Artifacts.ArtifactsOfJobs(e.ctx, make([]int64, store.MaxPageLimit+1))
+		wantErr(t, err, store.ErrInvalid)
+	},
 	"CreateArtifact refuses a second of a type, a missing job and bad metadata": func(t *testing.T, e *env) {
 		j := e.pendingJob()
 		must(t, e.s.Artifacts.CreateArtifact(e.ctx, archive(j.ID)))
