@@ -71,6 +71,10 @@
 // through another replica, or directly in the store, shows within that time),
 // projects and namespaces (plans) for 10 s, job-token lookups for 1 s, quota reports
 // for 5 s. Changes should go through the Service so that they show at once here.
+// A runner host's contact (contacted_at, version, GPU inventory) is written when a
+// fact changes and otherwise at most every ContactInterval (a minute), not on every
+// poll. A claimed job is remembered for its token, and the trace size and checksum
+// this replica's appends left, so that a runner's next calls read nothing again.
 //
 // This package is on the coordinator side: the runner side (internal/runner,
 // internal/executor, internal/gpu) must not import it.

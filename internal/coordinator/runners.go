@@ -2,13 +2,10 @@ package coordinator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kiln-ci/kiln/internal/protocol"
@@ -17,9 +14,6 @@ import (
 
 // minMaximumTimeout is GitLab's smallest runner maximum_timeout (10 minutes).
 const minMaximumTimeout = 600
-
-// contactEvery bounds how often an unchanged runner's contact is written.
-const contactEvery = 15 * time.Second
 
 // CreateRunnerRequest creates a runner (GitLab's POST /user/runners).
 type CreateRunnerRequest struct {
@@ -187,10 +181,12 @@ func (s *Service) runner(ctx context.Context, id int64) (*store.Runner, error) {
 	return r, nil
 }
 
-// forgetRunner drops cached runners after this replica changed one.
+// forgetRunner drops cached runners after this replica changed one, and makes its
+// hosts' next contact due.
 func (s *Service) forgetRunner(id int64) {
 	s.runnersByToken.clear()
 	s.runnersByID.drop(id)
+	s.contacts.forget(id)
 }
 
 // Contact is what a runner says about itself on a call.
@@ -232,75 +228,6 @@ func (s *Service) RegisterRunner(ctx context.Context, req protocol.RegisterRunne
 	s.log.Info("runner registered", "runner", r.ID, "type", r.Type, "machine_type", r.MachineType)
 	s.RecordContact(ctx, r, Contact{Info: req.Info, IP: ip})
 	return r, token, nil
-}
-
-// RecordContact stores what a runner reported (version, executor, its Kiln GPU
-// inventory and machine type) and when. Unchanged reports are written at most every
-// 15 seconds per runner host; a changed inventory is written at once. Failures are
-// logged: a runner's call never fails because of them.
-func (s *Service) RecordContact(ctx context.Context, r *store.Runner, c Contact) {
-	var inventory json.RawMessage
-	if c.Info.Kiln != nil {
-		inventory, _ = json.Marshal(c.Info.Kiln)
-		if mt := c.Info.Kiln.MachineType; mt != "" && mt != r.MachineType {
-			s.adoptMachineType(ctx, r, mt)
-		}
-	}
-	sc := store.RunnerContact{
-		SystemID: c.SystemID, Version: c.Info.Version, Revision: c.Info.Revision, Platform: c.Info.Platform,
-		Architecture: c.Info.Architecture, Executor: c.Info.Executor, IPAddress: c.IP, GPUInventory: inventory,
-	}
-	if !s.contacts.due(r.ID, sc, s.now()) {
-		return
-	}
-	if err := s.st.Runners.RecordContact(ctx, r.ID, sc); err != nil && !errors.Is(err, context.Canceled) {
-		s.log.Warn("recording a runner's contact", "runner", r.ID, "error", err)
-	}
-}
-
-// adoptMachineType takes the machine type a Kiln runner says it serves.
-func (s *Service) adoptMachineType(ctx context.Context, r *store.Runner, mt string) {
-	if _, ok := s.catalog.Get(mt); !ok {
-		s.log.Warn("runner reports a machine type not in the catalog; ignored", "runner", r.ID, "machine_type", mt)
-		return
-	}
-	updated := *r
-	updated.MachineType = mt
-	if err := s.UpdateRunner(ctx, &updated); err != nil {
-		s.log.Warn("taking the machine type a runner reports", "runner", r.ID, "machine_type", mt, "error", err)
-		return
-	}
-	s.log.Info("runner serves a machine type", "runner", r.ID, "machine_type", mt)
-	*r = updated
-}
-
-// contactCache remembers the last contact written per runner host.
-type contactCache struct {
-	mu   sync.Mutex
-	last map[string]contactEntry
-}
-
-type contactEntry struct {
-	at   time.Time
-	hash uint64
-}
-
-func (c *contactCache) due(runnerID int64, sc store.RunnerContact, now time.Time) bool {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", sc.Version, sc.Revision, sc.Platform, sc.Architecture,
-		sc.Executor, sc.IPAddress, sc.GPUInventory)
-	key := fmt.Sprintf("%d/%s", runnerID, sc.SystemID)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.last == nil {
-		c.last = map[string]contactEntry{}
-	}
-	e, ok := c.last[key]
-	if ok && e.hash == h.Sum64() && now.Sub(e.at) < contactEvery {
-		return false
-	}
-	c.last[key] = contactEntry{at: now, hash: h.Sum64()}
-	return true
 }
 
 // VerifyRunner checks a runner's token (POST /runners/verify) and records its host

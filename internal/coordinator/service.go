@@ -57,6 +57,9 @@ type Config struct {
 	ReapInterval time.Duration
 	// TraceUpdateInterval is sent to runners as X-GitLab-Trace-Update-Interval.
 	TraceUpdateInterval time.Duration
+	// ContactInterval is how often an unchanged runner host's contact is written
+	// (RecordContact); keep it far below the two hours that count a runner online.
+	ContactInterval time.Duration
 	// DefaultGitDepth is git_info.depth when a job sets no GIT_DEPTH (GitLab's 20).
 	DefaultGitDepth int
 	// MaxArtifactBytes refuses larger artifact uploads with 413.
@@ -97,7 +100,7 @@ type Service struct {
 
 	flightsMu sync.Mutex
 	flights   map[int64]*flight // pipelines being processed
-	contacts  contactCache
+	contacts  contactThrottle
 	quotas    quotaCache
 	// Every runner call reads its runner and its job's project: keep them briefly.
 	runnersByToken *ttlCache[string, store.Runner] // by the token's hash
@@ -139,6 +142,7 @@ func New(cfg Config) (*Service, error) {
 	setDefault(&cfg.StuckTimeout, DefaultStuckTimeout)
 	setDefault(&cfg.ReapInterval, DefaultReapInterval)
 	setDefault(&cfg.TraceUpdateInterval, DefaultTraceUpdateInterval)
+	setDefault(&cfg.ContactInterval, DefaultContactInterval)
 	setDefault(&cfg.DefaultGitDepth, DefaultGitDepth)
 	setDefault(&cfg.MaxArtifactBytes, DefaultMaxArtifactBytes)
 	setDefault(&cfg.MaxTraceBytes, DefaultMaxTraceBytes)
@@ -159,6 +163,7 @@ func New(cfg Config) (*Service, error) {
 		flights: map[int64]*flight{},
 	}
 	s.quotas.ttl = 5 * time.Second
+	s.contacts.every, s.contacts.max = cfg.ContactInterval, 100_000
 	s.runnersByToken = newTTLCache[string, store.Runner](runnerCacheTTL, 100_000)
 	s.runnersByID = newTTLCache[int64, store.Runner](runnerCacheTTL, 100_000)
 	s.projects = newTTLCache[int64, store.Project](projectCacheTTL, 10_000)

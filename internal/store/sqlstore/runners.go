@@ -180,29 +180,45 @@ func (s runners) ResetRunnerToken(ctx context.Context, id int64, token string, e
 
 func (s runners) RecordContact(ctx context.Context, runnerID int64, c store.RunnerContact) error {
 	now := s.now()
-	err := s.tx(ctx, func(tx querier) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runners SET contacted_at = $1, version = $2, revision = $3, platform = $4,
-			architecture = $5, executor = $6, ip_address = $7, gpu_inventory = coalesce($8, gpu_inventory) WHERE id = $9`,
-			now, c.Version, c.Revision, c.Platform, c.Architecture, c.Executor, c.IPAddress, rawArg(c.GPUInventory), runnerID)
-		if err := affected(res, err, s.db); err != nil {
-			return err
-		}
-		if c.SystemID == "" {
-			return nil
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO runner_managers (runner_id, system_id, version, revision, platform, architecture,
+	update := `UPDATE runners SET contacted_at = $1, version = $2, revision = $3, platform = $4,
+			architecture = $5, executor = $6, ip_address = $7, gpu_inventory = coalesce($8, gpu_inventory) WHERE id = $9`
+	a := args{now, c.Version, c.Revision, c.Platform, c.Architecture, c.Executor, c.IPAddress, rawArg(c.GPUInventory), runnerID}
+	upsertManager := `INSERT INTO runner_managers (runner_id, system_id, version, revision, platform, architecture,
 				executor, ip_address, gpu_inventory, created_at, contacted_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+			%s
 			ON CONFLICT (runner_id, system_id) DO UPDATE SET version = excluded.version, revision = excluded.revision,
 				platform = excluded.platform, architecture = excluded.architecture, executor = excluded.executor,
 				ip_address = excluded.ip_address, gpu_inventory = coalesce(excluded.gpu_inventory, runner_managers.gpu_inventory),
-				contacted_at = excluded.contacted_at`,
-			runnerID, c.SystemID, c.Version, c.Revision, c.Platform, c.Architecture, c.Executor, c.IPAddress,
-			rawArg(c.GPUInventory), now)
-		return s.classify(err)
-	})
+				contacted_at = excluded.contacted_at`
+	var err error
+	switch {
+	case c.SystemID == "":
+		res, uerr := s.w.ExecContext(ctx, update, a...)
+		err = affected(res, uerr, s.db)
+	case s.d.WritableCTE:
+		// One statement: the runner's row and its manager's, the manager only if the
+		// runner exists.
+		var n int
+		err = s.w.QueryRowContext(ctx, `WITH r AS (`+update+` RETURNING id),
+				m AS (`+fmt.Sprintf(upsertManager, `SELECT r.id, $10, $2, $3, $4, $5, $6, $7, $8, $1, $1 FROM r`)+`)
+			SELECT count(*) FROM r`, append(a, c.SystemID)...).Scan(&n)
+		if err == nil && n == 0 {
+			err = store.ErrNotFound
+		}
+	default:
+		err = s.tx(ctx, func(tx querier) error {
+			res, err := tx.ExecContext(ctx, update, a...)
+			if err := affected(res, err, s.db); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, fmt.Sprintf(upsertManager, `VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`),
+				runnerID, c.SystemID, c.Version, c.Revision, c.Platform, c.Architecture, c.Executor, c.IPAddress,
+				rawArg(c.GPUInventory), now)
+			return s.classify(err)
+		})
+	}
 	if err != nil {
-		return fmt.Errorf("recording contact of runner %d: %w", runnerID, err)
+		return fmt.Errorf("recording contact of runner %d: %w", runnerID, s.classify(err))
 	}
 	return nil
 }

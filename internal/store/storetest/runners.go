@@ -176,6 +176,10 @@ var runnerTests = map[string]func(*testing.T, *env){
 		must(t, e.s.Runners.DeleteManager(e.ctx, r.ID, "s_000000000002"))
 		wantErr(t, e.s.Runners.DeleteManager(e.ctx, r.ID, "s_000000000002"), store.ErrNotFound)
 		wantErr(t, e.s.Runners.RecordContact(e.ctx, r.ID+100, store.RunnerContact{SystemID: "s_x"}), store.ErrNotFound)
+		wantErr(t, e.s.Runners.RecordContact(e.ctx, r.ID+100, store.RunnerContact{}), store.ErrNotFound)
+		if ms, err := e.s.Runners.ListManagers(e.ctx, r.ID+100); err != nil || len(ms) != 0 {
+			t.Errorf("a missing runner's contact left managers %+v, %v", ms, err)
+		}
 	},
 	"DeleteRunner removes the runner, its managers and its token, not its jobs' history": func(t *testing.T, e *env) {
 		r := &store.Runner{Type: store.RunnerInstance, RunUntagged: true}
