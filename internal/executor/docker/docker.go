@@ -44,6 +44,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -128,6 +129,8 @@ type Config struct {
 	WaitForServicesTimeout time.Duration
 	// CapAdd, CapDrop, SecurityOpt, DNS, ExtraHosts and Runtime pass through to every
 	// container (`cap_add`, `cap_drop`, `security_opt`, `dns`, `extra_hosts`, `runtime`).
+	// With Runtime set, script containers are attached to the job's network rather
+	// than joining a sandbox's network namespace (network.go).
 	CapAdd, CapDrop, SecurityOpt, DNS, ExtraHosts []string
 	Runtime                                       string
 	// TempDir is where environments keep their script files; empty means os.TempDir().
@@ -144,6 +147,8 @@ type Executor struct {
 	sockets []string // Docker socket paths no container may see unless allowed
 	id      string   // this executor's random id, on the spare networks it makes
 	spares  *spareNetworks
+
+	keepSpares atomic.Bool // see KeepSpareNetworks
 
 	mu          sync.Mutex
 	diskLimitOK *bool  // whether the daemon's storage driver takes a size; nil until probed
@@ -184,8 +189,10 @@ func New(cfg Config) (*Executor, error) {
 	if host == "" {
 		host = cli.DaemonHost()
 	}
-	return &Executor{cfg: cfg, cli: cli, log: log.With("executor", Name), sockets: sockets(host),
-		id: randomID(), spares: &spareNetworks{byRunner: map[string][]spare{}}}, nil
+	e := &Executor{cfg: cfg, cli: cli, log: log.With("executor", Name), sockets: sockets(host),
+		id: randomID(), spares: &spareNetworks{byRunner: map[string][]spare{}, making: map[string]int{}}}
+	e.keepSpares.Store(true)
+	return e, nil
 }
 
 // closeTimeout bounds the removal of spare networks when the executor closes.

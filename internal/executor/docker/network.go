@@ -15,14 +15,17 @@ import (
 // A job's own network, and how it stays off the job's critical path:
 //
 //   - Starting a container on a network costs about twice what starting one that
-//     joins a running container's network namespace does. So the job's network holds
+//     joins a running container's network namespace does (with Docker's default
+//     runtime; with Config.Runtime set, script containers are attached to the network
+//     instead). So the job's network holds
 //     one small "sandbox" container from the job image (sh waiting on an open stdin,
 //     read-only, no capabilities); every script container joins its namespace
 //     (NetworkMode container:<sandbox>). The sandbox answers to "build" on the network,
 //     as the job's container does with gitlab-runner; scripts see its host name,
 //     /etc/hosts and DNS configuration, which therefore last for the whole job.
 //   - Making a network costs about 0.15 s, a sandbox 0.3 s, removing both 0.3 s. So
-//     the executor keeps Config.SpareNetworks of them made ahead per runner id. Prepare
+//     the executor keeps Config.SpareNetworks of them made ahead per runner id (see
+//     also KeepSpareNetworks). Prepare
 //     takes one (or makes what is missing), and Cleanup, which the runner calls after
 //     the job's final status, removes the job's network and sandbox and makes the next
 //     spare, its sandbox from the image of the job that just ended (the likeliest
@@ -53,6 +56,25 @@ type spare struct {
 type spareNetworks struct {
 	mu       sync.Mutex
 	byRunner map[string][]spare // oldest first
+	making   map[string]int     // spares being made
+}
+
+// reserve reports whether runner may have one more spare under target, and if so
+// counts it as being made until put or unreserve.
+func (s *spareNetworks) reserve(runner string, target int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.byRunner[runner])+s.making[runner] >= target {
+		return false
+	}
+	s.making[runner]++
+	return true
+}
+
+func (s *spareNetworks) unreserve(runner string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.making[runner]--
 }
 
 // take returns a spare of runner, one with a sandbox of image when there is one.
@@ -75,16 +97,11 @@ func (s *spareNetworks) take(runner, image string) (spare, bool) {
 	return sp, true
 }
 
-// count is how many spares runner has.
-func (s *spareNetworks) count(runner string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.byRunner[runner])
-}
-
+// put adds a spare made under a reservation.
 func (s *spareNetworks) put(runner string, sp spare) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.making[runner]--
 	s.byRunner[runner] = append(s.byRunner[runner], sp)
 }
 
@@ -107,10 +124,17 @@ func (s *spareNetworks) dropAll() []spare {
 	return all
 }
 
+// KeepSpareNetworks turns the making of spares (networks with their sandboxes, see
+// above) on, as Config.SpareNetworks says, or off. Spares already made stay until a
+// job takes them or Close. A caller that knows no job will follow, as kiln exec once
+// the last job of its pipeline has started, turns it off so that its end waits for
+// nothing nobody will use. Safe for concurrent use.
+func (e *Executor) KeepSpareNetworks(keep bool) { e.keepSpares.Store(keep) }
+
 // spareTarget is how many spares to keep per runner id.
 func (e *Executor) spareTarget() int {
 	switch n := e.cfg.SpareNetworks; {
-	case n < 0:
+	case !e.keepSpares.Load() || n < 0:
 		return 0
 	case n == 0:
 		return DefaultSpareNetworks
@@ -119,10 +143,15 @@ func (e *Executor) spareTarget() int {
 	}
 }
 
+// usesSandbox reports whether script containers join a sandbox's network namespace.
+// A runtime other than Docker's default (Config.Runtime, e.g. a VM-based one) may not
+// share a namespace with a runc container: its scripts are attached to the network.
+func (e *Executor) usesSandbox() bool { return e.cfg.Runtime == "" }
+
 // makeSpare makes one spare for runner, with a sandbox of image, when it has fewer
 // than the target. A spare whose sandbox could not be made is kept without one.
 func (e *Executor) makeSpare(ctx context.Context, runner, image string) error {
-	if e.spares.count(runner) >= e.spareTarget() {
+	if !e.spares.reserve(runner, e.spareTarget()) {
 		return nil
 	}
 	labels := func(role string) map[string]string {
@@ -130,14 +159,19 @@ func (e *Executor) makeSpare(ctx context.Context, runner, image string) error {
 	}
 	sp := spare{network: "kiln-spare-" + sanitizeName(runner) + "-" + randomID()}
 	if _, err := e.cli.NetworkCreate(ctx, sp.network, network.CreateOptions{Driver: "bridge", Labels: labels("network")}); err != nil {
+		e.spares.unreserve(runner)
 		return fmt.Errorf("making a spare network: %w", err)
 	}
-	id, err := e.runSandbox(ctx, image, sp.network, sp.network+"-sandbox", labels("sandbox"))
-	if err == nil {
-		sp.sandbox, sp.image = id, image
-	} else {
-		e.removeSandbox(ctx, id)
-		e.log.Warn("could not make a spare sandbox", "network", sp.network, "error", err)
+	if e.usesSandbox() {
+		id, err := e.runSandbox(ctx, image, sp.network, sp.network+"-sandbox", labels("sandbox"))
+		if err == nil {
+			sp.sandbox, sp.image = id, image
+		} else {
+			e.log.Warn("could not make a spare sandbox", "network", sp.network, "error", err)
+			if rerr := e.removeSandbox(ctx, id); rerr != nil {
+				e.log.Warn("removing a spare sandbox that failed", "error", rerr)
+			}
+		}
 	}
 	e.spares.put(runner, sp)
 	return nil
@@ -220,6 +254,9 @@ func (e *Environment) jobNetwork(ctx context.Context) error {
 		}
 	} else if err := e.newJobNetwork(ctx); err != nil {
 		return err
+	}
+	if !e.ex.usesSandbox() {
+		return nil
 	}
 	id, err := e.ex.runSandbox(ctx, e.imageID, e.network, e.name("sandbox"), e.labels("sandbox"))
 	if err != nil && e.spare && isNotFound(err) {

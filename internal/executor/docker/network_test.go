@@ -249,3 +249,41 @@ func TestScriptsRunInFreshContainersThatShareTheJobsNetwork(t *testing.T) {
 		t.Errorf("host name and address differ between the job's scripts: %q vs %q", first, second)
 	}
 }
+
+func TestKeepSpareNetworksOffMakesNoneAndOnMakesThemAgain(t *testing.T) {
+	cli := dockerClient(t, busybox)
+	ex := newExecutor(t, docker.Config{})
+	runner := uniqueRunner("keep-spares")
+	cleanupOne := func() {
+		t.Helper()
+		spec := newSpec(t, busybox)
+		spec.RunnerID = runner
+		j := start(t, cli, ex, spec)
+		if err := j.env.Cleanup(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ex.KeepSpareNetworks(false)
+	cleanupOne()
+	if spares := spareNetworks(t, cli, runner); len(spares) != 0 {
+		t.Errorf("with spares turned off, a job's cleanup made %v", spares)
+	}
+	ex.KeepSpareNetworks(true)
+	cleanupOne()
+	if spares := spareNetworks(t, cli, runner); len(spares) != 1 {
+		t.Errorf("with spares turned on again, spares are %v, want one", spares)
+	}
+}
+
+// With a runtime of the configuration's choosing, which may not share a runc
+// container's network namespace, scripts are attached to the job's network.
+func TestWithAConfiguredRuntimeScriptsAreOnTheNetworkWithoutASandbox(t *testing.T) {
+	cli := dockerClient(t, busybox)
+	j := start(t, cli, newExecutor(t, docker.Config{Runtime: "runc"}), newSpec(t, busybox))
+	if got := sandboxes(t, cli, j.env.Network()); len(got) != 0 {
+		t.Errorf("with runtime runc configured, the job's network holds sandboxes %v", got)
+	}
+	if res, out := j.run(t, "ping -c 1 build >/dev/null && echo reachable"); res.ExitCode != 0 || out != "reachable\n" {
+		t.Errorf("ping build: exit %d, %q", res.ExitCode, out)
+	}
+}
