@@ -32,11 +32,57 @@ func BenchmarkJobOverheadShell(b *testing.B) {
 }
 
 // BenchmarkJobOverheadDocker is BenchmarkJobOverheadShell with the Docker executor
-// and the busybox image present (built by scripts/test-images.sh).
+// and the busybox image present (built by scripts/test-images.sh). Each pipeline's
+// one job finds nothing made ahead for it (kiln exec makes nothing ahead once its
+// last job has started): this is a one-job `kiln exec`.
 func BenchmarkJobOverheadDocker(b *testing.B) {
 	dir := gitRepo(b, map[string]string{".gitlab-ci.yml": "job:\n  image: " + busyboxImage + "\n  script: ['true']\n"})
 	benchJobOverhead(b, localrun.Options{Dir: dir, Executor: newDockerExecutor(b), StateDir: b.TempDir(),
 		Output: io.Discard, Concurrency: 1})
+}
+
+// BenchmarkJobOverheadInPipeline measures kiln exec's per-job overhead for the jobs
+// of one pipeline: b.N jobs whose script is `true`, each in a stage of its own, so
+// they run one after the other, each (but the first) on what the one before made
+// ahead for it. It reports p50 and p95 of the jobs' wall time from their start to
+// their final status:
+//
+//	go test ./internal/localrun -run '^$' -bench JobOverheadInPipeline -benchtime=50x
+func BenchmarkJobOverheadInPipeline(b *testing.B) {
+	for _, ex := range []string{"shell", "docker"} {
+		b.Run(ex, func(b *testing.B) {
+			var yml strings.Builder
+			yml.WriteString("stages:\n")
+			for i := range b.N {
+				fmt.Fprintf(&yml, "  - s%d\n", i)
+			}
+			for i := range b.N {
+				fmt.Fprintf(&yml, "job%d:\n  stage: s%d\n  image: %s\n  script: ['true']\n", i, i, busyboxImage)
+			}
+			opts := localrun.Options{Dir: gitRepo(b, map[string]string{".gitlab-ci.yml": yml.String()}), StateDir: b.TempDir(),
+				Output: io.Discard, Concurrency: 1, Executor: shellExecutor(b), BaseEnvironment: hostEnv()}
+			if ex == "docker" {
+				opts.Executor, opts.BaseEnvironment = newDockerExecutor(b), nil
+			}
+			ctx := context.Background()
+			p, err := localrun.New(ctx, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			b.ResetTimer()
+			res, err := p.Run(ctx)
+			b.StopTimer()
+			if err != nil || res.Status != localrun.StatusSuccess || len(res.Jobs) != b.N {
+				b.Fatalf("pipeline %v, %v", res, err)
+			}
+			jobs := make([]time.Duration, 0, b.N)
+			for _, j := range res.Jobs {
+				jobs = append(jobs, j.Outcome.Duration)
+			}
+			report(b, "job", jobs)
+		})
+	}
 }
 
 // BenchmarkJobPhasesDocker is BenchmarkJobOverheadDocker with the Docker executor

@@ -41,6 +41,10 @@ type scheduler struct {
 	cleanups []*runner.Cleanup
 }
 
+// spareKeeper is an executor that makes parts of environments ahead of the jobs that
+// will use them (the Docker executor's spare networks and sandboxes).
+type spareKeeper interface{ KeepSpareNetworks(keep bool) }
+
 // Run runs the pipeline to its end (or until Cancel, or until ctx is canceled) and
 // returns how every job and the pipeline ended. The error is for kiln exec's own
 // failures (its state directory), never for a job's.
@@ -58,6 +62,12 @@ func (p *Pipeline) Run(ctx context.Context) (*Result, error) {
 	}
 	for _, js := range p.jobs {
 		s.byName[js.job.Name] = js
+	}
+	// Back to back, as a pipeline's jobs run here, a job starts before what the one
+	// before it would make ahead is ready: making it would only compete with the job
+	// (measured: per job 0.82 s of wall time with spares, 0.75 s without).
+	if k, ok := p.opts.Executor.(spareKeeper); ok {
+		k.KeepSpareNetworks(false)
 	}
 	p.header()
 	s.loop()
