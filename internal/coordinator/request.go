@@ -214,7 +214,9 @@ func (s *Service) claim(ctx context.Context, c *claimer, woken queue.Offer) (*jo
 		}
 		// The runner's first update and trace patch follow at once: they need not
 		// read the job its token belongs to again.
-		s.jobTokens.put(string(store.HashToken(token)), *j, s.now())
+		cached := *j
+		cached.Payload = nil // as JobByToken has it
+		s.jobTokens.put(string(store.HashToken(token)), cached, s.now())
 		s.metrics.pickup.Observe(j.StartedAt.Sub(j.QueuedAt).Seconds())
 		log.Info("job claimed", "pipeline", j.PipelineID, "name", j.Name, "queued_for", j.StartedAt.Sub(j.QueuedAt))
 		// A claim moves no other job, and a pipeline with a running job is running: only

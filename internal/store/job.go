@@ -190,8 +190,9 @@ type JobTransition struct {
 type Jobs interface {
 	// Job returns the job with id, or ErrNotFound.
 	Job(ctx context.Context, id int64) (*Job, error)
-	// JobByToken returns the job a job token belongs to, comparing hashes in constant
-	// time. ErrNotFound unless the job is running or canceling.
+	// JobByToken returns the job a job token belongs to, without its payload,
+	// comparing hashes in constant time. ErrNotFound unless the job is running or
+	// canceling.
 	JobByToken(ctx context.Context, token string) (*Job, error)
 	// ListJobs returns matching jobs (see JobQuery for order).
 	ListJobs(ctx context.Context, q JobQuery) ([]Job, error)
@@ -213,9 +214,10 @@ type Jobs interface {
 	// no pending job matches; ErrInvalid for a request without runner or token, or an
 	// unknown order.
 	ClaimJob(ctx context.Context, req ClaimRequest) (*Job, *Pipeline, error)
-	// TransitionJob moves a job from one of t.From to t.To and returns it. UpdatedAt
-	// becomes now; pending sets QueuedAt and clears RunnerID and StartedAt (the job
-	// waits for a runner again); scheduled sets ScheduledAt; a finished
+	// TransitionJob moves a job from one of t.From to t.To and returns it without its
+	// payload (which no transition changes; Job reads it). UpdatedAt becomes now;
+	// pending sets QueuedAt and clears RunnerID and StartedAt (the job waits for a
+	// runner again); scheduled sets ScheduledAt; a finished
 	// status sets FinishedAt and the outcome fields; leaving running and canceling
 	// revokes the job token. ErrNotFound; ErrConflict when the job is in another
 	// status (someone else moved it first); ErrInvalid for a bad transition.

@@ -89,8 +89,12 @@ func rankNamespaces(a *args, req store.ClaimRequest) string {
 	if len(req.ExcludeRootNamespaces) > 0 {
 		query += ` AND ns.id NOT IN (` + list(a, req.ExcludeRootNamespaces) + `)`
 	}
-	return query + ` ORDER BY (SELECT count(*) FROM jobs WHERE status = 'running' AND root_namespace_id = ns.id),
-		(SELECT id FROM jobs WHERE status = 'pending' AND root_namespace_id = ns.id ORDER BY id LIMIT 1)`
+	// With one namespace waiting there is nothing to rank (the usual case): the
+	// counting and the oldest job are left to namespaces that compete.
+	return query + ` ORDER BY CASE WHEN (SELECT count(id) FROM ns) > 1 THEN
+			(SELECT count(*) FROM jobs WHERE status = 'running' AND root_namespace_id = ns.id) END,
+		CASE WHEN (SELECT count(id) FROM ns) > 1 THEN
+			(SELECT id FROM jobs WHERE status = 'pending' AND root_namespace_id = ns.id ORDER BY id LIMIT 1) END`
 }
 
 // claimFairShare is the fair-share claim in one statement: the ranking, materialised

@@ -145,7 +145,7 @@ func (s jobs) Job(ctx context.Context, id int64) (*store.Job, error) {
 
 func (s jobs) JobByToken(ctx context.Context, token string) (*store.Job, error) {
 	var hash []byte
-	row := s.r.QueryRowContext(ctx, `SELECT token_hash, `+jobCols+` FROM jobs WHERE token_hash = $1
+	row := s.r.QueryRowContext(ctx, `SELECT token_hash, `+jobColsNoPayload+` FROM jobs WHERE token_hash = $1
 		AND status IN ('running', 'canceling')`, store.HashToken(token))
 	j, err := scanJob(prefixScanner{row, &hash})
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !store.TokenMatches(hash, token)) {

@@ -14,7 +14,7 @@ func (s jobs) TransitionJob(ctx context.Context, id int64, t store.JobTransition
 	if err != nil {
 		return nil, err
 	}
-	j, err := scanJob(s.w.QueryRowContext(ctx, query+` RETURNING `+jobCols, a...))
+	j, err := scanJob(s.w.QueryRowContext(ctx, query+` RETURNING `+jobColsNoPayload, a...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, s.transitionConflict(ctx, id, t.From, t.To)
 	}
