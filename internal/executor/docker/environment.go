@@ -256,7 +256,9 @@ func (e *Environment) Cleanup(ctx context.Context) error {
 	if e.spareSandbox {
 		ahead.sandbox = e.sandbox
 	}
-	e.tmpRoot, e.network, e.sandbox = "", "", ""
+	// network and sandbox stay set: a Run may still read them. Removing twice is
+	// harmless, and only the first Cleanup makes a spare.
+	e.tmpRoot = ""
 	e.mu.Unlock()
 	e.removals.Wait()
 	var errs []error
