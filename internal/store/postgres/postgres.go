@@ -53,7 +53,7 @@ var Dialect = sqlstore.Dialect{
 	SkipLocked:    "FOR UPDATE OF j SKIP LOCKED",
 	WritableCTE:   true,
 	Lateral:       true,
-	UsageShards:   16,
+	UsageShards:   32,
 	JSONBTags:     true,
 	MigrationLock: `SELECT pg_advisory_xact_lock(hashtext('kiln.migrations.' || current_schema()))`,
 	Classify:      classify,
