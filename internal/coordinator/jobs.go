@@ -20,12 +20,22 @@ type outcome struct {
 	telemetry     []byte
 }
 
-// finish records a running (or canceling) job's end and does what follows: charge
-// its minutes, retry it when its retry policy says so, and move its pipeline on.
+// finish records a running (or canceling) job's end with its charge (its minutes at
+// its runner's machine type's cost factor, in the same store transaction), and does
+// what follows: quota bookkeeping, a retry when the job's retry policy says so, and
+// moving its pipeline on.
 func (s *Service) finish(ctx context.Context, j *store.Job, o outcome) (*store.Job, error) {
+	var runner *store.Runner
+	if j.RunnerID != 0 {
+		var err error
+		if runner, err = s.runner(ctx, j.RunnerID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("reading a job's runner", "job", j.ID, "runner", j.RunnerID, "error", err)
+		}
+	}
 	t := store.JobTransition{
 		From: []store.Status{store.StatusRunning, store.StatusCanceling}, To: o.status,
 		FailureReason: o.failureReason, ExitCode: o.exitCode, KilnMessage: o.message, GPUTelemetry: o.telemetry,
+		ChargeFactor: s.costFactor(runner),
 	}
 	done, err := s.transition(ctx, j.ID, t)
 	if err != nil {
@@ -34,13 +44,9 @@ func (s *Service) finish(ctx context.Context, j *store.Job, o outcome) (*store.J
 	s.metrics.finished(done)
 	s.log.Info("job finished", "job", done.ID, "pipeline", done.PipelineID, "status", done.Status,
 		"failure_reason", done.FailureReason, "runner", done.RunnerID, "duration", done.Duration())
-	var runner *store.Runner
-	if done.RunnerID != 0 {
-		if runner, err = s.runner(ctx, done.RunnerID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.log.Error("reading a job's runner", "job", done.ID, "runner", done.RunnerID, "error", err)
-		}
+	if t.ChargeFactor > 0 && !done.StartedAt.IsZero() {
+		s.charged(ctx, done, t.ChargeFactor)
 	}
-	s.charge(ctx, done, runner)
 	if done.Status == store.StatusFailed && autoRetry(done) {
 		if _, err := s.retry(ctx, done, true); err != nil {
 			s.log.Error("retrying a failed job", "job", done.ID, "error", err)

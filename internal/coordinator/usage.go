@@ -94,27 +94,32 @@ func (s *Service) ComputeUsage(ctx context.Context, namespaceID int64) (quota.Re
 	return r, nil
 }
 
-// charge adds a finished job's compute minutes to its top-level namespace: its
-// duration at the cost factor of the machine type its runner serves (jobs run by
-// self-managed runners cost nothing). When the namespace crosses a warning level
-// (25 %, 5 % or 0 % left) for the first time this month, the warning is appended to
-// the job's trace.
-func (s *Service) charge(ctx context.Context, j *store.Job, runner *store.Runner) {
-	if runner == nil || runner.MachineType == "" || j.StartedAt.IsZero() || j.FinishedAt.IsZero() {
-		return
+// costFactor is what a job run by runner is charged per minute: the cost factor of
+// the machine type the runner serves, 0 for a self-managed runner (no machine type,
+// or one not in the catalog) or none.
+func (s *Service) costFactor(runner *store.Runner) float64 {
+	if runner == nil || runner.MachineType == "" {
+		return 0
 	}
-	mt, ok := s.catalog.Get(runner.MachineType)
-	if !ok {
-		return
+	if mt, ok := s.catalog.Get(runner.MachineType); ok {
+		return mt.CostFactor
 	}
-	minutes := mt.Minutes(j.Duration())
+	return 0
+}
+
+// charged follows a finish that charged a job's compute minutes (its duration at the
+// cost factor) to its top-level namespace: it counts them, refreshes the namespace's
+// quota report from its usage read after the charge, and when the namespace crossed
+// a warning level (25 %, 5 % or 0 % left) for the first time this month, appends the
+// warning to the job's trace.
+func (s *Service) charged(ctx context.Context, j *store.Job, costFactor float64) {
+	s.metrics.minutes.Add(j.Duration().Minutes() * costFactor)
 	month := store.MonthOf(j.FinishedAt)
-	u, err := s.st.Usage.AddMinutes(ctx, j.RootNamespaceID, month, minutes)
+	u, err := s.st.Usage.Usage(ctx, j.RootNamespaceID, month)
 	if err != nil {
-		s.log.Error("charging compute minutes", "job", j.ID, "namespace", j.RootNamespaceID, "minutes", minutes, "error", err)
+		s.log.Error("reading a charged namespace's compute usage", "job", j.ID, "namespace", j.RootNamespaceID, "error", err)
 		return
 	}
-	s.metrics.minutes.Add(minutes)
 	root, err := s.namespace(ctx, j.RootNamespaceID)
 	if err != nil {
 		s.log.Error("reading a charged namespace", "namespace", j.RootNamespaceID, "error", err)

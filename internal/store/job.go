@@ -183,6 +183,13 @@ type JobTransition struct {
 	GPUTelemetry  json.RawMessage
 	// ScheduledAt is when a job moving to scheduled becomes due.
 	ScheduledAt time.Time
+	// ChargeFactor, when positive, charges a started job that this transition
+	// finishes in the same transaction: its duration in minutes times ChargeFactor
+	// (its machine type's cost factor) is added to its top-level namespace's compute
+	// usage of the month it finished in (as Usage.AddMinutes does). A job that never
+	// started is not charged. ErrInvalid unless To is finished, or for a negative or
+	// non-finite factor.
+	ChargeFactor float64
 }
 
 // Jobs keeps jobs (created with their pipeline, Pipelines.CreatePipeline) and moves

@@ -5,16 +5,47 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/kiln-ci/kiln/internal/store"
 )
 
 func (s jobs) TransitionJob(ctx context.Context, id int64, t store.JobTransition) (*store.Job, error) {
-	query, a, err := s.transition(id, t)
+	query, a, now, err := s.transition(id, t)
 	if err != nil {
 		return nil, err
 	}
-	j, err := scanJob(s.w.QueryRowContext(ctx, query+` RETURNING `+jobColsNoPayload, a...))
+	var j *store.Job
+	switch {
+	case t.ChargeFactor == 0:
+		j, err = scanJob(s.w.QueryRowContext(ctx, query+` RETURNING `+jobColsNoPayload, a...))
+	case s.d.WritableCTE:
+		// One statement: the finished job's minutes are computed from the row the
+		// UPDATE returns and added to its namespace's usage.
+		month, shard, factor := a.add(store.MonthOf(now)), a.add(s.usageShard()), a.add(t.ChargeFactor)
+		j, err = scanJob(s.w.QueryRowContext(ctx, `WITH done AS (`+query+` RETURNING `+jobColsNoPayload+`),
+				charged AS (INSERT INTO compute_usage (root_namespace_id, month, shard, minutes, warned)
+					SELECT root_namespace_id, `+month+`, `+shard+`,
+						(extract(epoch FROM finished_at - started_at) / 60)::float8 * `+factor+`, -1
+					FROM done WHERE started_at IS NOT NULL `+addToUsage+`)
+			SELECT * FROM done`, a...))
+	default:
+		err = s.tx(ctx, func(tx querier) error {
+			done, err := scanJob(tx.QueryRowContext(ctx, query+` RETURNING `+jobColsNoPayload, a...))
+			if err != nil {
+				return err
+			}
+			j = done
+			if done.StartedAt.IsZero() {
+				return nil
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO compute_usage (root_namespace_id, month, shard, minutes, warned)
+				VALUES ($1, $2, $3, $4, -1) `+addToUsage, done.RootNamespaceID, store.MonthOf(done.FinishedAt), s.usageShard(),
+				done.Duration().Minutes()*t.ChargeFactor)
+			return err
+		})
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, s.transitionConflict(ctx, id, t.From, t.To)
 	}
@@ -24,22 +55,27 @@ func (s jobs) TransitionJob(ctx context.Context, id int64, t store.JobTransition
 	return j, nil
 }
 
-// transition is the UPDATE (without RETURNING) of a job's transition, and its
-// arguments, after checking the transition.
-func (s jobs) transition(id int64, t store.JobTransition) (string, args, error) {
+// transition is the UPDATE (without RETURNING) of a job's transition, its arguments
+// and the time it sets, after checking the transition.
+func (s jobs) transition(id int64, t store.JobTransition) (string, args, time.Time, error) {
 	if len(t.From) == 0 {
-		return "", nil, fmt.Errorf("job %d: transition to %s without from statuses: %w", id, t.To, store.ErrInvalid)
+		return "", nil, time.Time{}, fmt.Errorf("job %d: transition to %s without from statuses: %w", id, t.To, store.ErrInvalid)
 	}
 	if err := checkStatus("job status", t.To); err != nil {
-		return "", nil, fmt.Errorf("job %d: %w", id, err)
+		return "", nil, time.Time{}, fmt.Errorf("job %d: %w", id, err)
 	}
 	if t.To == store.StatusRunning {
-		return "", nil, fmt.Errorf("job %d: transition to running: %w: a job starts running only when a runner claims it", id, store.ErrInvalid)
+		return "", nil, time.Time{}, fmt.Errorf("job %d: transition to running: %w: a job starts running only when a runner claims it", id, store.ErrInvalid)
 	}
 	if t.To == store.StatusScheduled && t.ScheduledAt.IsZero() {
-		return "", nil, fmt.Errorf("job %d: transition to scheduled without a time: %w", id, store.ErrInvalid)
+		return "", nil, time.Time{}, fmt.Errorf("job %d: transition to scheduled without a time: %w", id, store.ErrInvalid)
 	}
-	a := args{t.To, s.now()}
+	if t.ChargeFactor != 0 && (!t.To.Finished() || t.ChargeFactor < 0 || math.IsNaN(t.ChargeFactor) || math.IsInf(t.ChargeFactor, 0)) {
+		return "", nil, time.Time{}, fmt.Errorf("job %d: transition to %s charging %v: %w: a charge is a finite factor > 0 that comes with a finish",
+			id, t.To, t.ChargeFactor, store.ErrInvalid)
+	}
+	now := s.now()
+	a := args{t.To, now}
 	set := `status = $1, updated_at = $2`
 	switch {
 	case t.To == store.StatusPending:
@@ -66,7 +102,7 @@ func (s jobs) transition(id int64, t store.JobTransition) (string, args, error) 
 	if !t.To.HoldsToken() {
 		set += `, token_hash = NULL`
 	}
-	return `UPDATE jobs SET ` + set + ` WHERE id = ` + a.add(id) + ` AND status IN (` + list(&a, t.From) + `)`, a, nil
+	return `UPDATE jobs SET ` + set + ` WHERE id = ` + a.add(id) + ` AND status IN (` + list(&a, t.From) + `)`, a, now, nil
 }
 
 // transitionConflict explains why a compare-and-set on a job's status matched nothing.

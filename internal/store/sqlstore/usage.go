@@ -33,6 +33,17 @@ func checkTopLevel(ctx context.Context, q querier, d *db, id int64) error {
 	return nil
 }
 
+// addToUsage ends an INSERT INTO compute_usage: a row that exists is added to.
+const addToUsage = `ON CONFLICT (root_namespace_id, month, shard) DO UPDATE SET minutes = compute_usage.minutes + excluded.minutes`
+
+// usageShard picks the row of a month a charge adds to (Dialect.UsageShards).
+func (d *db) usageShard() int {
+	if d.d.UsageShards > 1 {
+		return rand.IntN(d.d.UsageShards)
+	}
+	return 0
+}
+
 func (s usage) AddMinutes(ctx context.Context, rootNamespaceID int64, month string, minutes float64) (store.ComputeUsage, error) {
 	u := store.ComputeUsage{RootNamespaceID: rootNamespaceID, Month: month}
 	if err := checkMonth(month); err != nil {
@@ -46,14 +57,9 @@ func (s usage) AddMinutes(ctx context.Context, rootNamespaceID int64, month stri
 	// row's lock) in one statement, so that the row is locked only while the
 	// database runs it, never across a round trip. The SELECT inserts nothing for a
 	// missing or non-top-level namespace.
-	shard := 0
-	if s.d.UsageShards > 1 {
-		shard = rand.IntN(s.d.UsageShards)
-	}
 	res, err := s.w.ExecContext(ctx, `INSERT INTO compute_usage (root_namespace_id, month, shard, minutes, warned)
 			SELECT id, $2, $4, $3, -1 FROM namespaces WHERE id = $1 AND parent_id IS NULL
-		ON CONFLICT (root_namespace_id, month, shard) DO UPDATE SET minutes = compute_usage.minutes + excluded.minutes`,
-		rootNamespaceID, month, minutes, shard)
+		`+addToUsage, rootNamespaceID, month, minutes, s.usageShard())
 	if err := affected(res, err, s.db); errors.Is(err, store.ErrNotFound) {
 		if err := checkTopLevel(ctx, s.w, s.db, rootNamespaceID); err != nil {
 			return u, fmt.Errorf("adding compute minutes to namespace %d for %s: %w", rootNamespaceID, month, err)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kiln-ci/kiln/internal/store"
 )
@@ -103,6 +104,42 @@ var usageTests = map[string]func(*testing.T, *env){
 		must(t, err)
 		if len(list) != 1 || list[0].Minutes != 12 || list[0].Warned != 5 || list[0].Month != "2026-03" {
 			t.Errorf("ListUsage = %+v, want one month of 12 minutes warned at 5", list)
+		}
+	},
+	"a finish charges the job's minutes with it": func(t *testing.T, e *env) {
+		g := e.group(0, "")
+		p := e.project(g.ID)
+		run, never := newJob("run", store.StatusPending), newJob("never", store.StatusPending)
+		e.pipeline(p.ID, run, never)
+		_, err := e.claim(store.ClaimRequest{RunUntagged: true})
+		must(t, err)
+		e.clock.Advance(90 * time.Second)
+		month := store.MonthOf(e.clock.Now())
+		done, err := e.s.Jobs.TransitionJob(e.ctx, run.ID, store.JobTransition{From: []store.Status{store.StatusRunning},
+			To: store.StatusSuccess, ChargeFactor: 2})
+		must(t, err)
+		u, err := e.s.Usage.Usage(e.ctx, g.ID, month)
+		must(t, err)
+		if done.Status != store.StatusSuccess || u.Minutes != 3 {
+			t.Errorf("after a 90 s job at cost factor 2: job %s, usage %v minutes; want success and 3", done.Status, u.Minutes)
+		}
+		// A job that never started costs nothing; a refused move charges nothing.
+		_, err = e.s.Jobs.TransitionJob(e.ctx, never.ID, store.JobTransition{From: []store.Status{store.StatusPending},
+			To: store.StatusCanceled, ChargeFactor: 2})
+		must(t, err)
+		_, err = e.s.Jobs.TransitionJob(e.ctx, run.ID, store.JobTransition{From: []store.Status{store.StatusRunning},
+			To: store.StatusFailed, ChargeFactor: 2})
+		wantErr(t, err, store.ErrConflict)
+		if u, err := e.s.Usage.Usage(e.ctx, g.ID, month); err != nil || u.Minutes != 3 {
+			t.Errorf("usage = %v, %v; want 3 minutes still", u.Minutes, err)
+		}
+		for _, bad := range []store.JobTransition{
+			{From: []store.Status{store.StatusPending}, To: store.StatusPending, ChargeFactor: 1},
+			{From: []store.Status{store.StatusRunning}, To: store.StatusSuccess, ChargeFactor: -1},
+			{From: []store.Status{store.StatusRunning}, To: store.StatusSuccess, ChargeFactor: math.Inf(1)},
+		} {
+			_, err := e.s.Jobs.TransitionJob(e.ctx, run.ID, bad)
+			wantErr(t, err, store.ErrInvalid)
 		}
 	},
 	"AddMinutes refuses bad amounts, months and namespaces": func(t *testing.T, e *env) {
