@@ -10,8 +10,9 @@
 //	go run ./bench/coordinator -scenario all                       # SQLite
 //	go run ./bench/coordinator -scenario all -database "$KILN_TEST_POSTGRES_DSN"
 //
-// KILN_BENCH_CPUPROFILE=FILE writes the coordinator's CPU profile, -load-cpuprofile
-// FILE the load generator's.
+// KILN_BENCH_CPUPROFILE=FILE writes the coordinator's CPU profile and
+// KILN_BENCH_ALLOCPROFILE=FILE its allocation profile, -load-cpuprofile FILE the load
+// generator's CPU profile.
 package main
 
 import (
@@ -37,6 +38,7 @@ func main() {
 		fs.StringVar(&cfg.listen, "listen", "127.0.0.1:0", "listen address")
 		fs.DurationVar(&cfg.longPoll, "long-poll", 50*time.Second, "long poll")
 		profile := fs.String("cpuprofile", os.Getenv("KILN_BENCH_CPUPROFILE"), "write the coordinator's CPU profile here")
+		allocs := fs.String("allocprofile", os.Getenv("KILN_BENCH_ALLOCPROFILE"), "write the coordinator's allocation profile here on exit")
 		fs.Parse(os.Args[2:])
 		if *profile != "" {
 			f, err := os.Create(*profile)
@@ -44,6 +46,14 @@ func main() {
 				pprof.StartCPUProfile(f)
 				defer pprof.StopCPUProfile()
 			}
+		}
+		if *allocs != "" {
+			defer func() {
+				if f, err := os.Create(*allocs); err == nil {
+					pprof.Lookup("allocs").WriteTo(f, 0)
+					f.Close()
+				}
+			}()
 		}
 		if err := serve(ctx, cfg); err != nil {
 			fmt.Fprintln(os.Stderr, "serve:", err)

@@ -38,9 +38,11 @@ func (s *Service) reap(ctx context.Context) {
 	}
 }
 
-// listAll pages through a job query.
+// listAll pages through a job query, without the jobs' payloads (the reaper looks
+// at statuses, times and definitions).
 func (s *Service) listAll(ctx context.Context, q store.JobQuery) ([]store.Job, error) {
 	var all []store.Job
+	q.OmitPayload = true
 	for offset := 0; ; offset += store.MaxPageLimit {
 		q.Page = store.Page{Offset: offset, Limit: store.MaxPageLimit}
 		page, err := s.st.Jobs.ListJobs(ctx, q)

@@ -30,14 +30,20 @@ func scanJob(s scanner) (*store.Job, error) {
 }
 
 // jobDest is where a row of jobCols scans into j.
-func jobDest(j *store.Job) []any {
-	return []any{&j.ID, &j.PipelineID, &j.ProjectID, &j.RootNamespaceID, int64Col{&j.UserID}, &j.Name, &j.Stage, &j.StageIdx,
+func jobDest(j *store.Job) []any { return appendJobDest(make([]any, 0, jobColCount), j) }
+
+// jobColCount is the number of columns in jobCols.
+const jobColCount = 38
+
+// appendJobDest appends to dest where a row of jobCols scans into j.
+func appendJobDest(dest []any, j *store.Job) []any {
+	return append(dest, &j.ID, &j.PipelineID, &j.ProjectID, &j.RootNamespaceID, int64Col{&j.UserID}, &j.Name, &j.Stage, &j.StageIdx,
 		&j.Status, &j.When, &j.AllowFailure, jsonCol{&j.AllowFailureExitCodes}, jsonCol{&j.Needs}, jsonCol{&j.Dependencies},
 		jsonCol{&j.Retry}, &j.Attempt, &j.Retried, &j.Protected, &j.TimeoutSeconds, jsonCol{&j.Tags}, &j.MachineType,
 		&j.GPUCount, jsonCol{&j.GPURequest}, rawCol{&j.Payload}, int64Col{&j.RunnerID}, timeCol{&j.CreatedAt},
 		timeCol{&j.QueuedAt}, timeCol{&j.StartedAt}, timeCol{&j.FinishedAt}, timeCol{&j.UpdatedAt}, timeCol{&j.ScheduledAt},
 		&j.FailureReason, intPtrCol{&j.ExitCode}, floatPtrCol{&j.Coverage}, &j.KilnMessage, rawCol{&j.GPUTelemetry},
-		&j.Scheduling, secondsCol{&j.StartIn}}
+		&j.Scheduling, secondsCol{&j.StartIn})
 }
 
 func checkNewJob(j *store.Job) error {

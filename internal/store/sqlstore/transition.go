@@ -132,12 +132,14 @@ func pipelineJobs(ctx context.Context, q querier, pipelineID int64) (store.Pipel
 		return state, err
 	}
 	defer rows.Close()
+	dest := make([]any, 0, 1+jobColCount)
 	for rows.Next() {
-		var j store.Job
-		if err := rows.Scan(append([]any{stringCol{(*string)(&state.Status)}}, jobDest(&j)...)...); err != nil {
+		state.Jobs = append(state.Jobs, store.Job{})
+		j := &state.Jobs[len(state.Jobs)-1]
+		dest = appendJobDest(append(dest[:0], stringCol{(*string)(&state.Status)}), j)
+		if err := rows.Scan(dest...); err != nil {
 			return store.PipelineState{}, err
 		}
-		state.Jobs = append(state.Jobs, j)
 	}
 	return state, rows.Err()
 }
