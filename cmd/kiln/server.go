@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -270,16 +269,7 @@ func loadCatalog(path string) (*machine.Catalog, error) {
 	if undecoded := md.Undecoded(); len(undecoded) > 0 {
 		return nil, fmt.Errorf("--machine-types %s: unknown key %s", path, undecoded[0])
 	}
-	types := machine.Defaults()
-	for _, t := range file.MachineTypes {
-		i := slices.IndexFunc(types, func(d machine.Type) bool { return d.Tag == t.Tag })
-		if i >= 0 {
-			types[i] = t
-		} else {
-			types = append(types, t)
-		}
-	}
-	c, err := machine.NewCatalog(types)
+	c, err := machine.WithDefaults(file.MachineTypes)
 	if err != nil {
 		return nil, fmt.Errorf("--machine-types %s: %w", path, err)
 	}

@@ -1,0 +1,65 @@
+package machine
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestWithDefaultsReplacesByTagAndAddsTheRest(t *testing.T) {
+	a100 := Type{Tag: "saas-linux-large-amd64-gpu-a100", VCPU: 8, CostFactor: 20, GPU: GPU{Count: 1, Model: "A100"}}
+	bigSmall := Type{Tag: TagSmall, VCPU: 3, CostFactor: 1, Untagged: true}
+	c, err := WithDefaults([]Type{a100, bigSmall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := c.Types()
+	if len(types) != len(Defaults())+1 || types[len(types)-1].Tag != a100.Tag {
+		t.Errorf("types = %d, last %q; want the %d defaults and %s last", len(types), types[len(types)-1].Tag, len(Defaults()), a100.Tag)
+	}
+	if small, _ := c.Get(TagSmall); small.VCPU != 3 || types[0].Tag != TagSmall {
+		t.Errorf("%s = %+v at index %d; want the file's (3 vCPU) in the default's place", TagSmall, small, slices.IndexFunc(types, func(t Type) bool { return t.Tag == TagSmall }))
+	}
+	if _, err := WithDefaults([]Type{{Tag: "two-untagged", Untagged: true}}); err == nil {
+		t.Error("a second untagged type was accepted")
+	}
+}
+
+func TestPlaceSelectsTheTypeAndResolvesTheRequest(t *testing.T) {
+	c := DefaultCatalog()
+	p, err := c.Place([]string{TagGPUMedium}, GPURequest{MemoryMinBytes: 15 * GiB})
+	if err != nil || !p.Hosted || p.Type.Tag != TagGPUMedium || p.GPU.Wanted() != 1 {
+		t.Errorf("GPU job: %+v, %v; want %s with 1 GPU", p, err, TagGPUMedium)
+	}
+	p, err = c.Place(nil, GPURequest{})
+	if err != nil || !p.Hosted || p.Type.Tag != TagSmall || p.GPU.Wanted() != 0 {
+		t.Errorf("untagged job: %+v, %v; want %s without GPUs", p, err, TagSmall)
+	}
+	p, err = c.Place([]string{"my-own-runner"}, GPURequest{})
+	if err != nil || p.Hosted {
+		t.Errorf("tags of a self-managed runner: %+v, %v; want not hosted, no error", p, err)
+	}
+}
+
+func TestPlaceRefusesWhatNoRunnerCouldGive(t *testing.T) {
+	c := DefaultCatalog()
+	for name, tc := range map[string]struct {
+		tags []string
+		req  GPURequest
+		want string
+	}{
+		"two machine types": {[]string{TagSmall, TagGPUMedium}, GPURequest{},
+			`tags: tags name two machine types, "saas-linux-small-amd64" and "saas-linux-medium-amd64-gpu-standard"`},
+		"more GPUs than the type": {[]string{TagGPUMedium}, GPURequest{Count: intp(2)},
+			"KILN_GPU_COUNT=2 exceeds machine type saas-linux-medium-amd64-gpu-standard, which gives 1 GPU(s)"},
+		"GPUs on a CPU type": {[]string{TagMedium}, GPURequest{Count: intp(1)},
+			"KILN_GPU_COUNT=1 but machine type saas-linux-medium-amd64 has no GPUs"},
+		"GPUs without a machine type": {[]string{"my-own-runner"}, GPURequest{Model: "T4", CUDAMin: Version{12, 1}},
+			"asks for GPUs (KILN_GPU_MODEL, KILN_CUDA_MIN) but its tags name no machine type; add a GPU machine type tag such as saas-linux-medium-amd64-gpu-standard"},
+	} {
+		_, err := c.Place(tc.tags, tc.req)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to start %q", name, err, tc.want)
+		}
+	}
+}
