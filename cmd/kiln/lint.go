@@ -26,9 +26,16 @@ type lintReport struct {
 	Merged *ci.Value `json:"merged,omitempty"`
 }
 
+// lintOptions are `kiln lint`'s flags.
+type lintOptions struct {
+	file, dir    string
+	machineTypes string
+	asJSON       bool
+	merged       bool
+}
+
 func newLintCmd() *cobra.Command {
-	var file, dir string
-	var asJSON, merged bool
+	var o lintOptions
 	cmd := &cobra.Command{
 		Use:   "lint",
 		Short: "Check a .gitlab-ci.yml as GitLab would",
@@ -36,6 +43,13 @@ func newLintCmd() *cobra.Command {
 syntax and limits, include:local files, extends, !reference, every keyword's shape,
 stages, needs and dependencies. Each finding is printed as file:line:column with
 GitLab's wording where GitLab has one.
+
+Each job's tags and KILN_GPU_* variables are checked against the machine types as
+kiln server checks them when it creates a pipeline: a request the job's machine type
+cannot give (KILN_GPU_COUNT=2 on a one-GPU type), a malformed value, or tags naming
+two machine types is an error at the job. The catalog is the default one, or the
+default with --machine-types FILE, the same file as kiln server's. Variables a
+project or a pipeline adds are not known here.
 
 Keywords Kiln parses but does not carry out (id_tokens, secrets, trigger, pages,
 release, run, ...) are warnings: the file stays valid.
@@ -47,31 +61,39 @@ Exit status: 0 when the configuration is valid (warnings allowed), 1 when it is
 invalid, 2 for a usage error such as a file that does not exist.`,
 		Example: `  kiln lint
   kiln lint --file ci/pipeline.yml --json
-  kiln lint --merged > merged.yml`,
+  kiln lint --merged > merged.yml
+  kiln lint --machine-types /etc/kiln/machine-types.toml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runLint(cmd, dir, file, asJSON, merged)
+			return runLint(cmd, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&file, "file", "f", ci.DefaultFile, "configuration file, relative to the repository directory")
-	f.StringVarP(&dir, "dir", "C", ".", "repository directory (include:local paths start here)")
-	f.BoolVar(&asJSON, "json", false, "print a JSON report for tools")
-	f.BoolVar(&merged, "merged", false, "print the merged configuration (YAML, or in the JSON report)")
+	f.StringVarP(&o.file, "file", "f", ci.DefaultFile, "configuration file, relative to the repository directory")
+	f.StringVarP(&o.dir, "dir", "C", ".", "repository directory (include:local paths start here)")
+	f.StringVar(&o.machineTypes, "machine-types", "", "TOML file of [[machine_types]] to add to (or replace in) the default catalog, as for kiln server")
+	f.BoolVar(&o.asJSON, "json", false, "print a JSON report for tools")
+	f.BoolVar(&o.merged, "merged", false, "print the merged configuration (YAML, or in the JSON report)")
 	return cmd
 }
 
-func runLint(cmd *cobra.Command, dir, file string, asJSON, merged bool) error {
-	fsys := os.DirFS(dir)
-	name := strings.TrimPrefix(file, "./")
-	if _, err := fs.Stat(fsys, name); err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "kiln lint: %s: %v\n", file, unwrapPath(err))
+func runLint(cmd *cobra.Command, o lintOptions) error {
+	catalog, err := loadCatalog(o.machineTypes)
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "kiln lint: %v\n", err)
 		return exitError{code: 2}
 	}
-	cfg, diags := ci.Load(fsys, name, ci.LoadOptions{})
+	fsys := os.DirFS(o.dir)
+	name := strings.TrimPrefix(o.file, "./")
+	if _, err := fs.Stat(fsys, name); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "kiln lint: %s: %v\n", o.file, unwrapPath(err))
+		return exitError{code: 2}
+	}
+	cfg, diags := ci.Load(fsys, name, ci.LoadOptions{Catalog: catalog})
 	valid := cfg != nil
 	out := cmd.OutOrStdout()
-	if asJSON {
+	merged := o.merged
+	if o.asJSON {
 		rep := lintReport{Valid: valid, File: name, Diagnostics: diags}
 		if rep.Diagnostics == nil {
 			rep.Diagnostics = ci.Diagnostics{}

@@ -136,6 +136,45 @@ func TestLintUsageErrorsExit2(t *testing.T) {
 	}
 }
 
+func TestLintChecksGPURequestsAgainstTheMachineTypes(t *testing.T) {
+	dir := writeRepo(t, map[string]string{".gitlab-ci.yml": `
+train:
+  tags: [saas-linux-medium-amd64-gpu-standard]
+  variables: {KILN_GPU_COUNT: "2"}
+  script: python3 train.py
+`})
+	out, _, code := lint(t, "-C", dir)
+	want := ".gitlab-ci.yml:2:1: error: jobs:train KILN_GPU_COUNT=2 exceeds machine type saas-linux-medium-amd64-gpu-standard, which gives 1 GPU(s)"
+	if code != 1 || !strings.Contains(out, want) {
+		t.Errorf("default catalog: exit %d, output:\n%s\nwant exit 1 and %q", code, out, want)
+	}
+
+	// The same file is valid against a catalog whose GPU type gives two GPUs, as
+	// kiln server --machine-types would have it.
+	types := filepath.Join(t.TempDir(), "machine-types.toml")
+	if err := os.WriteFile(types, []byte(`
+[[machine_types]]
+  tag = "saas-linux-medium-amd64-gpu-standard"
+  vcpu = 8
+  cost_factor = 14
+  [machine_types.gpu]
+    count = 2
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, code := lint(t, "-C", dir, "--machine-types", types); code != 0 || !strings.Contains(out, "is valid: 1 job") {
+		t.Errorf("--machine-types with two GPUs: exit %d, output:\n%s", code, out)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	if err := os.WriteFile(bad, []byte("[[machine_types]]\n  tag = \"x\"\n  colour = \"red\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := lint(t, "-C", dir, "--machine-types", bad); code != 2 || !strings.Contains(errOut, "unknown key machine_types.colour") {
+		t.Errorf("a bad --machine-types file is a usage error: exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestLintColoursOnlyWhenAsked(t *testing.T) {
 	d := ci.Diagnostic{Severity: ci.SeverityWarning, Pos: ci.Pos{File: "f.yml", Line: 1, Column: 2}, Message: "m"}
 	if got := formatDiagnostic(d, true); !strings.Contains(got, "\x1b[1;33mwarning\x1b[0m") {

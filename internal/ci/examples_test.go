@@ -1,14 +1,16 @@
 package ci
 
 import (
-	"github.com/kiln-ci/kiln/internal/machine"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/kiln-ci/kiln/internal/machine"
 )
 
 // TestEveryExampleIsCleanAndCompiles keeps examples/ honest: each loads without a
-// diagnostic and compiles for a push to main.
+// diagnostic, its GPU requests fit the default machine types, and it compiles for a
+// push to main.
 func TestEveryExampleIsCleanAndCompiles(t *testing.T) {
 	dirs, err := filepath.Glob("../../examples/*")
 	if err != nil || len(dirs) == 0 {
@@ -19,7 +21,7 @@ func TestEveryExampleIsCleanAndCompiles(t *testing.T) {
 			continue
 		}
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			cfg, diags := Load(os.DirFS(dir), DefaultFile, LoadOptions{})
+			cfg, diags := Load(os.DirFS(dir), DefaultFile, LoadOptions{Catalog: machine.DefaultCatalog()})
 			if cfg == nil || len(diags) > 0 {
 				t.Fatalf("diagnostics: %v", diags)
 			}

@@ -3,6 +3,8 @@ package ci
 import (
 	"io/fs"
 	"slices"
+
+	"github.com/kiln-ci/kiln/internal/machine"
 )
 
 // DefaultFile is the configuration file GitLab reads.
@@ -14,14 +16,21 @@ type LoadOptions struct {
 	// Context decides include rules and the variables used in include paths. Nil
 	// means a push with no variables besides those of the YAML.
 	Context *Context
+	// Catalog, when set, also checks every job's tags and GPU request against these
+	// machine types, as a coordinator with this catalog does when it creates a
+	// pipeline: tags naming two machine types, malformed KILN_GPU_* values and
+	// requests the machine type cannot give are errors at the job. The check reads
+	// the variables the configuration sets, not those a project or pipeline adds.
+	Catalog *machine.Catalog
 }
 
 // Load reads the configuration at path in fsys (the repository at a commit) the way
 // GitLab does before it creates a pipeline: the YAML is read within limits, include
 // files merged, extends and !reference resolved, the structure checked (see
 // ValidateStructure), defaults applied, parallel jobs expanded, and the jobs checked
-// together (stages, needs, dependencies). It returns the configuration and every
-// diagnostic; when any diagnostic is an error the configuration is nil.
+// together (stages, needs, dependencies), and with opts.Catalog each job's machine
+// type and GPU request. It returns the configuration and every diagnostic; when any
+// diagnostic is an error the configuration is nil.
 //
 // Load only reads fsys. It is safe to call concurrently.
 func Load(fsys fs.FS, path string, opts LoadOptions) (*Config, Diagnostics) {
@@ -63,6 +72,12 @@ func load(fsys fs.FS, path string, opts LoadOptions) (*Config, []string, Diagnos
 	cfg := decodeConfig(doc, &d)
 	if d.hasErrors() {
 		return nil, in.files, d.list
+	}
+	if opts.Catalog != nil {
+		checkPlacement(cfg, ctx, opts.Catalog, &d)
+		if d.hasErrors() {
+			return nil, in.files, d.list
+		}
 	}
 	cfg.Files = in.files
 	cfg.files = fsys
