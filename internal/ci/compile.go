@@ -43,8 +43,9 @@ type Job struct {
 	Name  string `json:"name"`
 	Stage string `json:"stage"`
 	// When is on_success, on_failure, always, manual or delayed.
-	When    string        `json:"when"`
-	StartIn time.Duration `json:"start_in_ns,omitempty"`
+	When string `json:"when"`
+	// StartIn is a delayed job's delay; JSON writes it in seconds ("start_in").
+	StartIn time.Duration `json:"-"`
 	// AllowFailure says the pipeline passes when the job fails; with
 	// AllowFailureExitCodes, only for those exit codes.
 	AllowFailure          bool  `json:"allow_failure"`
@@ -54,9 +55,11 @@ type Job struct {
 	// Dependencies are the jobs whose artifacts the job downloads, by GitLab's rules:
 	// dependencies: when given, else its needs with artifacts, else every job of the
 	// earlier stages.
-	Dependencies  []string      `json:"dependencies"`
-	Retry         Retry         `json:"retry"`
-	Timeout       time.Duration `json:"timeout_ns"`
+	Dependencies []string `json:"dependencies"`
+	Retry        Retry    `json:"retry"`
+	// Timeout is the job's timeout; JSON writes it in seconds ("timeout"), as
+	// runner_info.timeout does.
+	Timeout       time.Duration `json:"-"`
 	Interruptible bool          `json:"interruptible,omitempty"`
 	ResourceGroup string        `json:"resource_group,omitempty"`
 	Environment   *Environment  `json:"environment,omitempty"`
