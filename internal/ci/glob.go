@@ -118,33 +118,48 @@ func hasGlob(p string) bool { return strings.ContainsAny(p, "*?[{") }
 // rules:exists after 10,000).
 const maxGlobFiles = 10000
 
+// walkRepo calls visit with the path of every file of fsys, and with dirs of every
+// folder below the root too, in lexical order, leaving .git folders out. It stops
+// when visit returns false or after maxGlobFiles files, and returns the walk's
+// first error. Every search of the repository's files goes through it.
+func walkRepo(fsys fs.FS, dirs bool, visit func(path string) (more bool)) error {
+	seen := 0
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case !d.IsDir():
+			if seen++; seen > maxGlobFiles {
+				return fs.SkipAll
+			}
+		case p == ".":
+			return nil
+		case d.Name() == ".git":
+			return fs.SkipDir
+		case !dirs:
+			return nil
+		}
+		if !visit(p) {
+			return fs.SkipAll
+		}
+		return nil
+	})
+}
+
 // globFiles returns the regular files of fsys matching pattern, in lexical order.
 func globFiles(fsys fs.FS, pattern string) ([]string, error) {
 	var out []string
-	seen := 0
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if p != "." && d.Name() == ".git" {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		seen++
-		if seen > maxGlobFiles {
-			return fs.SkipAll
-		}
+	err := walkRepo(fsys, false, func(p string) bool {
 		if globMatch(pattern, p) {
 			out = append(out, p)
 		}
-		return nil
+		return true
 	})
 	return out, err
 }
 
-// fileExists reports whether a path, or any file matching a wildcard, exists in fsys.
+// fileExists reports whether a path, or any file or folder matching a wildcard (as
+// GitLab's exists matches folders too), exists in fsys.
 func fileExists(fsys fs.FS, pattern string) bool {
 	if fsys == nil {
 		return false
@@ -158,26 +173,9 @@ func fileExists(fsys fs.FS, pattern string) bool {
 		return err == nil
 	}
 	found := false
-	seen := 0
-	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || found {
-			return fs.SkipAll
-		}
-		if d.IsDir() {
-			if p != "." && d.Name() == ".git" {
-				return fs.SkipDir
-			}
-			if p != "." && globMatch(pattern, p) {
-				found = true // GitLab's exists also matches directories
-			}
-			return nil
-		}
-		seen++
-		if seen > maxGlobFiles {
-			return fs.SkipAll
-		}
+	_ = walkRepo(fsys, true, func(p string) bool {
 		found = globMatch(pattern, p)
-		return nil
+		return !found
 	})
 	return found
 }

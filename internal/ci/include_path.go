@@ -52,25 +52,11 @@ func includeWildcardFiles(fsys fs.FS, pattern, skip string) ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	seen := 0
-	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if p != "." && d.Name() == ".git" {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		seen++
-		if seen > maxGlobFiles {
-			return fs.SkipAll
-		}
+	err = walkRepo(fsys, false, func(p string) bool {
 		if p != skip && re.MatchString(p) {
 			out = append(out, p)
 		}
-		return nil
+		return true
 	})
 	slices.Sort(out)
 	return out, err

@@ -104,16 +104,9 @@ func (e *ruleEnv) existsMatch(c *PathsClause) bool {
 			return false
 		}
 		found := false
-		seen := 0
-		_ = fs.WalkDir(e.files, ".", func(p string, d fs.DirEntry, err error) error {
-			if err != nil || found || seen > maxGlobFiles {
-				return fs.SkipAll
-			}
-			if !d.IsDir() {
-				seen++
-				found = re.MatchString(p)
-			}
-			return nil
+		_ = walkRepo(e.files, false, func(p string) bool {
+			found = re.MatchString(p)
+			return !found
 		})
 		return found
 	}

@@ -126,6 +126,30 @@ go: {script: x, rules: [{exists: ["**/*.go"]}]}
 	}
 }
 
+func TestRepositorySearchesLeaveOutGitsOwnFolder(t *testing.T) {
+	// kiln exec reads a working tree, .git folder and all; none of its files is a
+	// repository file, for exists (paths or regexp), cache:key:files or include:local.
+	fsys := repo(DefaultFile, `
+include: ["**.yml"]
+by-glob: {script: x, rules: [{exists: ["**/HEAD"]}]}
+by-regexp: {script: x, rules: [{exists: {regexp: "HEAD$"}}]}
+by-folder: {script: x, rules: [{exists: ["**/objects"]}]}
+cached: {script: x, cache: {key: {files: [".git/*"]}, paths: [c]}}
+control: {script: x, rules: [{exists: ["src/*"]}]}
+`, ".git/HEAD", "ref: refs/heads/main", ".git/objects/pack", "", ".git/bad.yml", "not: [valid", "src/main.go", "package main")
+	cfg, diags := Load(fsys, DefaultFile, LoadOptions{})
+	if cfg == nil {
+		t.Fatalf("include:local read a file of .git: %v", diags)
+	}
+	p := mustCompile(t, cfg, pushToMain())
+	if got := strings.Join(jobNames(p), ","); got != "cached,control" {
+		t.Errorf("jobs = %s; want only cached and control: exists must not see .git", got)
+	}
+	if key := jobOf(t, p, "cached").Spec.Cache[0].Key; key != "default-non_protected" {
+		t.Errorf("cache key = %s; a key of .git's files digests nothing", key)
+	}
+}
+
 func TestOnlyExceptFollowGitLab(t *testing.T) {
 	cfg := mustLoad(t, `
 plain: {script: x}
