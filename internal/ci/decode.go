@@ -1,7 +1,9 @@
 package ci
 
 import (
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kiln-ci/kiln/internal/ci/expr"
@@ -141,7 +143,8 @@ func (dc decoder) pathsClause(v *Value, where string) *PathsClause {
 		}
 		c.Paths, _ = v.Get("paths").Strings()
 		if c.Regexp != "" {
-			if _, err := compilePathRegexp(c.Regexp); err != nil {
+			var err error
+			if c.re, err = compilePathRegexp(c.Regexp); err != nil {
 				dc.d.errorf(v.Pos, "%s regexp %v", where, err)
 			}
 		}
@@ -266,11 +269,19 @@ func (dc decoder) filter(v *Value, where string) *Filter {
 		}
 	}
 	for _, r := range f.Refs {
-		if isRegexpLiteral(r) {
-			if _, err := compileRubyRegexp(r); err != nil {
-				dc.d.errorf(f.Pos, "%s refs %v", where, err)
-			}
+		pattern, _, _ := strings.Cut(r, "@")
+		if !isRegexpLiteral(pattern) || f.refRegexps[pattern] != nil {
+			continue
 		}
+		re, err := compileRubyRegexp(pattern)
+		if err != nil {
+			dc.d.errorf(f.Pos, "%s refs %v", where, err)
+			continue
+		}
+		if f.refRegexps == nil {
+			f.refRegexps = map[string]*regexp.Regexp{}
+		}
+		f.refRegexps[pattern] = re
 	}
 	return f
 }

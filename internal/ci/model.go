@@ -2,6 +2,7 @@ package ci
 
 import (
 	"io/fs"
+	"regexp"
 	"time"
 
 	"github.com/kiln-ci/kiln/internal/ci/expr"
@@ -78,7 +79,8 @@ type PathsClause struct {
 	Paths     []string
 	Regexp    string
 	CompareTo string
-	Project   string // exists:project (another project's files: not supported)
+	Project   string         // exists:project (another project's files: not supported)
+	re        *regexp.Regexp // Regexp, compiled when decoded
 }
 
 // Need is one entry of needs.
@@ -109,6 +111,9 @@ type Filter struct {
 	// Kubernetes is "active" when set.
 	Kubernetes string
 	Pos        Pos
+	// refRegexps are the /regexp/ refs (without their @project), compiled when
+	// decoded.
+	refRegexps map[string]*regexp.Regexp
 }
 
 // Image is an image or a service as written.

@@ -34,7 +34,7 @@ func (cp *compiler) policyAllows(jc *JobConfig, env *ruleEnv) bool {
 func (cp *compiler) filterParts(f *Filter) []func(*ruleEnv) bool {
 	var parts []func(*ruleEnv) bool
 	if len(f.Refs) > 0 {
-		parts = append(parts, func(*ruleEnv) bool { return cp.refsMatch(f.Refs) })
+		parts = append(parts, func(*ruleEnv) bool { return cp.refsMatch(f) })
 	}
 	if len(f.Variables) > 0 {
 		parts = append(parts, func(env *ruleEnv) bool {
@@ -58,11 +58,11 @@ func (cp *compiler) filterParts(f *Filter) []func(*ruleEnv) bool {
 // refsMatch is GitLab's only:refs / except:refs: keywords (branches, tags, and the
 // pipeline sources such as pushes, schedules, merge_requests), /regexps/ and exact
 // ref names, optionally @project/path.
-func (cp *compiler) refsMatch(patterns []string) bool {
+func (cp *compiler) refsMatch(f *Filter) bool {
 	source := strings.TrimSuffix(cp.ctx.source(), "_event")
 	tag := cp.ctx.Tag
 	branch := !tag && cp.ctx.source() != SourceMergeRequestEvent
-	for _, p := range patterns {
+	for _, p := range f.Refs {
 		pattern, project, hasProject := strings.Cut(p, "@")
 		if hasProject {
 			full, _ := cp.predefined.Lookup("CI_PROJECT_PATH")
@@ -78,7 +78,7 @@ func (cp *compiler) refsMatch(patterns []string) bool {
 		case !branch && !tag:
 			continue // names and patterns do not apply to merge request pipelines
 		case isRegexpLiteral(pattern):
-			if re, err := compileRubyRegexp(pattern); err == nil && re.MatchString(cp.ctx.Ref) {
+			if re := f.refRegexps[pattern]; re != nil && re.MatchString(cp.ctx.Ref) {
 				return true
 			}
 		case pattern == cp.ctx.Ref:

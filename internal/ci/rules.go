@@ -63,12 +63,11 @@ func (e *ruleEnv) changesMatch(c *PathsClause) bool {
 		return true
 	}
 	if c.Regexp != "" {
-		re, err := compilePathRegexp(c.Regexp)
-		if err != nil {
+		if c.re == nil {
 			return false
 		}
 		for _, f := range e.changed {
-			if re.MatchString(f) {
+			if c.re.MatchString(f) {
 				return true
 			}
 		}
@@ -99,13 +98,12 @@ func (e *ruleEnv) existsMatch(c *PathsClause) bool {
 		return false
 	}
 	if c.Regexp != "" {
-		re, err := compilePathRegexp(c.Regexp)
-		if err != nil {
+		if c.re == nil {
 			return false
 		}
 		found := false
 		_ = walkRepo(e.files, false, func(p string) bool {
-			found = re.MatchString(p)
+			found = c.re.MatchString(p)
 			return !found
 		})
 		return found

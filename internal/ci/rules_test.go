@@ -150,6 +150,26 @@ control: {script: x, rules: [{exists: ["src/*"]}]}
 	}
 }
 
+func TestRegexpClausesMatchRefsAndPaths(t *testing.T) {
+	cfg := mustLoad(t, `
+docs: {script: x, rules: [{changes: {regexp: '^docs/.*\.md$'}}]}
+this-project: {script: x, only: ['/^release-/@root/app']}
+other-project: {script: x, only: ['/^release-/@root/other']}
+`)
+	ctx := pushToMain()
+	ctx.Ref = "release-2"
+	ctx.Predefined = jobspec.Variables{{Key: "CI_PROJECT_PATH", Value: "root/app"}}
+	ctx.ChangedFiles = []string{"docs/guide.md"}
+	if got := strings.Join(jobNames(mustCompile(t, cfg, ctx)), ","); got != "docs,this-project" {
+		t.Errorf("release-2 of root/app changing docs/guide.md: %s", got)
+	}
+	ctx.Ref, ctx.ChangedFiles = "main", []string{"docs/guide.txt"}
+	if _, err := cfg.Compile(ctx); !errors.Is(err, ErrNoJobs) {
+		t.Errorf("main changing docs/guide.txt runs no job; got %v", err)
+	}
+	wantError(t, loadErrors(t, "a: {script: x, only: ['/^release-[/@root/app']}\n"), "jobs:a:only refs invalid regular expression /^release-[/")
+}
+
 func TestOnlyExceptFollowGitLab(t *testing.T) {
 	cfg := mustLoad(t, `
 plain: {script: x}
