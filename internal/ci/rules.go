@@ -2,6 +2,7 @@ package ci
 
 import (
 	"io/fs"
+	"strings"
 
 	"github.com/kiln-ci/kiln/internal/jobspec"
 )
@@ -154,21 +155,10 @@ func (e *ruleEnv) expandPath(p string, body *Value) string {
 	return jobspec.ExpandExisting(p, env.lookup)
 }
 
-func containsVariable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '$' || s[i] == '%' {
-			return true
-		}
-	}
-	return false
-}
+// containsVariable reports whether s may hold a variable reference ($NAME, %NAME%).
+func containsVariable(s string) bool { return strings.ContainsAny(s, "$%") }
 
 // fileVariables are a file's global variables as jobspec variables.
 func fileVariables(dc decoder, body *Value) jobspec.Variables {
-	vars := dc.variables(body.Get("variables"))
-	out := make(jobspec.Variables, len(vars))
-	for i, v := range vars {
-		out[i] = jobspec.Variable{Key: v.Key, Value: v.Value, Public: true, Raw: v.Raw}
-	}
-	return out
+	return yamlVariables(dc.variables(body.Get("variables")))
 }

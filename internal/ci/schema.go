@@ -1,6 +1,9 @@
 package ci
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // ValidateStructure checks the shape of a configuration document the way GitLab's
 // JSON schema for .gitlab-ci.yml (app/assets/javascripts/editor/schema/ci.json) does:
@@ -90,8 +93,8 @@ func (c checker) stages(v *Value) {
 	c.unique(v, "stages")
 }
 
-var defaultKeys = []string{"after_script", "artifacts", "before_script", "hooks", "cache", "image",
-	"interruptible", "id_tokens", "identity", "retry", "services", "tags", "timeout", "!reference"}
+// defaultKeys are what default: may hold: the keywords jobs inherit, and !reference.
+var defaultKeys = append(slices.Clone(inheritableKeys), "!reference")
 
 func (c checker) defaults(v *Value) {
 	if !c.typeIs(v, "default", "a hash", KindMap) {
