@@ -48,7 +48,27 @@ saas-linux-medium-amd64-gpu-standard gives a job one GPU.`,
 		newExecCmd(),
 		newUpCmd(),
 	)
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command group below root (kiln runner, kiln
+// job, ...) refuse an argument that names none of its commands. cobra checks that
+// only for the root: "kiln job lst" printed kiln job's help and exited 0. A group
+// given no argument still prints its help.
+func refuseUnknownSubcommands(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.HasSubCommands() && !c.Runnable() {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return fmt.Errorf("unknown command %q for %q; see %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())
+				}
+				return nil
+			}
+			c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		}
+		refuseUnknownSubcommands(c)
+	}
 }
 
 func newVersionCmd() *cobra.Command {
