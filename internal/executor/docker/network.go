@@ -15,26 +15,26 @@ import (
 // A job's own network, and how it stays off the job's critical path:
 //
 //   - Starting a container on a network costs about twice what starting one that
-//     joins a running container's network namespace does (with Docker's default
-//     runtime; with Config.Runtime set, script containers are attached to the network
-//     instead). So the job's network holds
+//     joins a running container's network namespace does. So the job's network holds
 //     one small "sandbox" container from the job image (sh waiting on an open stdin,
-//     read-only, no capabilities); every script container joins its namespace
-//     (NetworkMode container:<sandbox>). The sandbox answers to "build" on the network,
-//     as the job's container does with gitlab-runner; scripts see its host name,
-//     /etc/hosts and DNS configuration, which therefore last for the whole job.
+//     read-only, no capabilities), and every script container joins its namespace
+//     (NetworkMode container:<sandbox>). The sandbox answers to "build" on the
+//     network, as the job's container does with gitlab-runner; scripts see its host
+//     name, /etc/hosts and DNS configuration, which therefore last for the whole job.
+//     With Config.Runtime set (a runtime that may not share a runc container's
+//     namespace), script containers are attached to the network instead.
 //   - Making a network costs about 0.15 s, a sandbox 0.3 s, removing both 0.3 s. So
 //     the executor keeps Config.SpareNetworks of them made ahead per runner id (see
-//     also KeepSpareNetworks). Prepare
-//     takes one (or makes what is missing), and Cleanup, which the runner calls after
-//     the job's final status, removes the job's network and sandbox and makes the next
-//     spare, its sandbox from the image of the job that just ended (the likeliest
-//     image of the next). A spare has never had a job on it, so a job's network is
-//     always new to it; a spare sandbox is used only by a job of the very image (by
-//     id) it runs, since a job must never share a network namespace with a process of
-//     an image it did not choose. Spares carry the runner's labels (not a job's,
-//     which they cannot know), so Reap removes them with the rest of a crashed
-//     runner's leftovers, and Close removes them.
+//     also KeepSpareNetworks). Prepare takes one (or makes what is missing), and
+//     Cleanup, which the runner calls after the job's final status, removes the job's
+//     network and sandbox and makes the next spare, its sandbox from the image of the
+//     job that just ended (the likeliest image of the next).
+//   - A spare has never had a job on it, so a job's network is always new to it. A
+//     spare sandbox is used only by a job of the very image (by id) it runs: a job
+//     must never share a network namespace with a process of an image it did not
+//     choose. Spares carry the runner's labels (not a job's, which they cannot know),
+//     so Reap removes them with the rest of a crashed runner's leftovers, and Close
+//     removes them.
 
 // LabelSpare marks a network or sandbox made ahead of the job that uses it (labels
 // cannot change: it keeps the label in use); its value is the id of the executor that
