@@ -75,7 +75,8 @@ administrator, root, with that personal access token, so that automation can dri
 it at once. /-/health, /-/readiness and /metrics (Prometheus) are served beside
 /api/v4. SIGINT or SIGTERM stop it gracefully: long polls end at once, other
 requests get --shutdown-timeout to finish.`,
-		Example: `  KILN_BOOTSTRAP_TOKEN=$(openssl rand -hex 20) kiln server --listen :8080 --data /var/lib/kiln
+		Example: `  export KILN_BOOTSTRAP_TOKEN=$(openssl rand -hex 20)   # root's token: keep it
+  kiln server --listen :8080 --data /var/lib/kiln
   kiln server --listen 0.0.0.0:8080 --external-url https://ci.example.com --data /var/lib/kiln \
     --database postgres://kiln@db/kiln?sslmode=verify-full`,
 		Args: cobra.NoArgs,
