@@ -2,7 +2,10 @@
 // PostgreSQL both run ($N placeholders, RETURNING, ON CONFLICT, partial indexes), over
 // database/sql. The engines (store/sqlite, store/postgres) open the database, apply
 // their dialect's migrations (Migrate) and hand the handles to New, with a Dialect
-// for the few things that differ: row locking in the claim and error codes.
+// for the few things that differ: row locking in the claim, error codes, and what
+// lets PostgreSQL, whose statements are round trips to another process, do in one
+// statement what SQLite does in a transaction (writable CTEs, LATERAL) or spread a hot
+// counter over rows (UsageShards).
 //
 // Only the engine packages import it.
 package sqlstore
