@@ -29,6 +29,9 @@ var (
 	noIO        = []string{"internal/ci"}
 	ioPackages  = []string{"os", "os/exec", "os/signal", "net", "net/http", "io/ioutil", "syscall", "database/sql", "plugin", "unsafe"}
 	e2eTestDirs = []string{"internal/e2e", "cmd/"}
+	// sideless packages below internal/ wire or check both sides and hold no product
+	// code: the end-to-end tests and these rules.
+	sideless = []string{"internal/e2e", "internal/importrules"}
 )
 
 func under(pkg string, prefixes []string) bool {
@@ -144,8 +147,11 @@ func TestImportDirectionCatchesViolations(t *testing.T) {
 	}
 }
 
-func TestStdlibOnlyPackages(t *testing.T) {
-	for _, f := range loadFiles(t) {
+// stdlibViolations returns one message per import of a stdlib-only package that is
+// neither the standard library nor another stdlib-only package.
+func stdlibViolations(files []file) []string {
+	var out []string
+	for _, f := range files {
 		if f.test || !under(f.pkg, stdlibOnly) {
 			continue
 		}
@@ -153,46 +159,107 @@ func TestStdlibOnlyPackages(t *testing.T) {
 			first := strings.Split(imp, "/")[0]
 			if strings.HasPrefix(imp, module) {
 				if !under(strings.TrimPrefix(imp, module), stdlibOnly) {
-					t.Errorf("%s: stdlib-only package imports %s", f.path, imp)
+					out = append(out, f.path+": stdlib-only package imports "+imp)
 				}
 				continue
 			}
 			if strings.Contains(first, ".") {
-				t.Errorf("%s: stdlib-only package imports third-party %s", f.path, imp)
+				out = append(out, f.path+": stdlib-only package imports third-party "+imp)
 			}
 		}
 	}
+	return out
 }
 
-func TestCompilerDoesNoIO(t *testing.T) {
-	for _, f := range loadFiles(t) {
+// ioViolations returns one message per import by which internal/ci could reach the
+// operating system or a Kiln package that is not stdlib-only.
+func ioViolations(files []file) []string {
+	var out []string
+	for _, f := range files {
 		if f.test || !under(f.pkg, noIO) {
 			continue
 		}
 		for _, imp := range f.imports {
 			if slices.Contains(ioPackages, imp) {
-				t.Errorf("%s: imports %s; internal/ci reads only the files it is given (fs.FS)", f.path, imp)
+				out = append(out, f.path+": imports "+imp+"; internal/ci reads only the files it is given (fs.FS)")
 			}
 			if strings.HasPrefix(imp, module) && !under(strings.TrimPrefix(imp, module), append(slices.Clone(noIO), stdlibOnly...)) {
-				t.Errorf("%s: imports %s; internal/ci may import only stdlib-only Kiln packages", f.path, imp)
+				out = append(out, f.path+": imports "+imp+"; internal/ci may import only stdlib-only Kiln packages")
 			}
 		}
 	}
+	return out
 }
 
-// TestRulesSeeThePackages guards the rules themselves: a renamed side must not make
-// them vacuous.
+func TestStdlibOnlyPackages(t *testing.T) {
+	for _, v := range stdlibViolations(loadFiles(t)) {
+		t.Error(v)
+	}
+}
+
+func TestCompilerDoesNoIO(t *testing.T) {
+	for _, v := range ioViolations(loadFiles(t)) {
+		t.Error(v)
+	}
+}
+
+func TestStdlibAndIORulesCatchViolations(t *testing.T) {
+	bad := []file{
+		{pkg: "internal/jobspec", path: "j.go", imports: []string{"gopkg.in/yaml.v3"}},
+		{pkg: "internal/machine", path: "m.go", imports: []string{module + "internal/ci"}},
+	}
+	if got := stdlibViolations(bad); len(got) != len(bad) {
+		t.Errorf("found %d violations in %d bad stdlib-only files: %q", len(got), len(bad), got)
+	}
+	bad = []file{
+		{pkg: "internal/ci", path: "c.go", imports: []string{"os"}},
+		{pkg: "internal/ci/expr", path: "e.go", imports: []string{"net/http"}},
+		{pkg: "internal/ci", path: "p.go", imports: []string{module + "internal/protocol"}},
+	}
+	if got := ioViolations(bad); len(got) != len(bad) {
+		t.Errorf("found %d violations in %d bad compiler files: %q", len(got), len(bad), got)
+	}
+	ok := []file{
+		{pkg: "internal/ci", path: "c.go", imports: []string{"io/fs", module + "internal/jobspec", module + "internal/ci/expr", "gopkg.in/yaml.v3"}},
+		{pkg: "internal/ci", path: "c_test.go", test: true, imports: []string{"os"}},
+		{pkg: "internal/jobspec", path: "j.go", imports: []string{"encoding/json", module + "internal/machine"}},
+	}
+	if got := append(stdlibViolations(ok), ioViolations(ok)...); len(got) != 0 {
+		t.Errorf("allowed imports reported: %q", got)
+	}
+}
+
+// TestRulesSeeThePackages guards the rules themselves: a renamed package must not
+// make them vacuous, so every package they name exists.
 func TestRulesSeeThePackages(t *testing.T) {
 	present := map[string]bool{}
 	for _, f := range loadFiles(t) {
 		present[f.pkg] = true
 	}
-	for _, p := range []string{"internal/jobspec", "internal/executor", "internal/machine", "internal/protocol"} {
-		if !present[p] {
-			t.Errorf("package %s not found; update the import rules", p)
+	for _, list := range [][]string{coordinatorSide, runnerSide, shared, stdlibOnly, noIO, sideless} {
+		for _, p := range list {
+			if !present[p] {
+				t.Errorf("package %s not found; update the import rules", p)
+			}
 		}
 	}
 	if _, err := os.Stat("../../go.mod"); err != nil {
 		t.Errorf("module root not where expected: %v", err)
+	}
+}
+
+// TestEveryPackageHasAPlace makes a new package below internal/ say where it stands:
+// on the coordinator side, on the runner side, shared, or sideless. Otherwise no rule
+// would look at its imports.
+func TestEveryPackageHasAPlace(t *testing.T) {
+	seen := map[string]bool{}
+	for _, f := range loadFiles(t) {
+		if seen[f.pkg] || !strings.HasPrefix(f.pkg, "internal/") {
+			continue
+		}
+		seen[f.pkg] = true
+		if !under(f.pkg, coordinatorSide) && !under(f.pkg, runnerSide) && !under(f.pkg, shared) && !under(f.pkg, sideless) {
+			t.Errorf("package %s is on no side; add it to a list in %s", f.pkg, "importrules_test.go")
+		}
 	}
 }
