@@ -103,14 +103,15 @@ func PostgresDSN(t testing.TB) string {
 // data), or skips (or fails) t when it is absent.
 func SharedDir(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv(EnvShared); d != "" {
-		return d
+	d, where := os.Getenv(EnvShared), EnvShared+"="+os.Getenv(EnvShared)
+	if d == "" {
+		_, file, _, _ := runtime.Caller(0)
+		// file is <repo>/internal/testenv/testenv.go; shared sits beside <repo>.
+		d = filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
+		where = "../shared beside the repository"
 	}
-	_, file, _, _ := runtime.Caller(0)
-	// file is <repo>/internal/testenv/testenv.go; shared sits beside <repo>.
-	d := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
 	if st, err := os.Stat(filepath.Join(d, "conformance")); err != nil || !st.IsDir() {
-		Missing(t, TierConformance, "../shared/conformance not found beside the repository; set "+EnvShared)
+		Missing(t, TierConformance, "no conformance directory in "+where+"; set "+EnvShared+" to the shared directory")
 	}
 	return filepath.Clean(d)
 }
