@@ -68,6 +68,15 @@
 // Where GitLab's own parser accepts more than its schema and no schema test says
 // otherwise, Kiln follows the parser: script lines may nest up to 10 levels (the
 // schema allows one), a variable may be null (an empty value), workflow: refuses
-// unknown keys, an include may be a wildcard (ci/*.yml, ci/**; each file it lists is checked), include:local may be a variable (checked once expanded), and rules and needs may hold the nested lists that !reference leaves.
-// default:hooks is accepted, as both the schema and GitLab's parser accept it.
+// unknown keys, an include may be a wildcard (ci/*.yml, ci/**; each file it lists is
+// checked), include:local may be a variable (checked once expanded), and rules and
+// needs may hold the nested lists that !reference leaves. default:hooks is accepted,
+// as both the schema and GitLab's parser accept it.
+//
+// # Machine types
+//
+// With LoadOptions.Catalog, Load also places every job on its machine type as a
+// coordinator does when it creates a pipeline (machine.Catalog.Place): tags naming
+// two machine types and GPU requests the type cannot give are errors at the job. The
+// check is static: it sees the variables the file sets, not a project's.
 package ci

@@ -4,7 +4,8 @@
 // GPU requests (the KILN_GPU_* variables) against a machine type.
 //
 // Both sides import it: the coordinator matches and charges by it, the runner applies
-// its limits. It imports only the standard library.
+// its limits, and the pipeline compiler checks jobs against it. Any package may import
+// it; it imports only the standard library.
 package machine
 
 import (

@@ -34,8 +34,8 @@
 // (GitLab fails with an internal error) and a /pattern/ on the left of =~ or !~ (GitLab
 // matches the description of a Ruby object, which holds a memory address). The true
 // and false literals are GitLab's Lexeme::Boolean, added with spec:inputs rules; older
-// GitLab versions rejected them. RE2 and Go's regexp accept the same syntax but for rarities (\C, size
-// limits).
+// GitLab versions rejected them. RE2 and Go's regexp accept the same syntax but for
+// rarities (\C, size limits).
 //
 // Parse reports a *SyntaxError naming the byte offset and showing the expression. Eval
 // reports an error only for what GitLab itself cannot evaluate (such as a pattern on
