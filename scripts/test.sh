@@ -35,9 +35,14 @@ elif required docker; then
 	exit 1
 fi
 
-# PostgreSQL tier: a throwaway cluster, stopped again on exit.
+# PostgreSQL tier: a throwaway cluster, stopped again on exit. A cluster that already
+# runs in KILN_PG_DIR (someone's `scripts/postgres-test.sh start`) is used and left
+# running: stop deletes its directory.
 if [ -z "${KILN_TEST_POSTGRES_DSN:-}" ]; then
-	if [ -x "${KILN_PG_BIN:-/usr/lib/postgresql/15/bin}/initdb" ]; then
+	if dsn=$(scripts/postgres-test.sh dsn 2>/dev/null); then
+		say "postgres: using the cluster that runs in ${KILN_PG_DIR:-/tmp/kiln-postgres}"
+		eval "$dsn"
+	elif [ -x "${KILN_PG_BIN:-/usr/lib/postgresql/15/bin}/initdb" ]; then
 		say "postgres: starting a throwaway cluster"
 		eval "$(scripts/postgres-test.sh start)"
 		trap 'scripts/postgres-test.sh stop >/dev/null 2>&1 || true' EXIT
