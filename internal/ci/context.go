@@ -116,14 +116,21 @@ func (c *Context) outerVariables() (predefined, settings jobspec.Variables) {
 // base): lower case, every character other than 0-9 and a-z replaced by "-", at most
 // 63 bytes, no leading or trailing "-".
 func Slug(s string) string {
+	b := dashed(s)
+	if len(b) > 63 {
+		b = b[:63]
+	}
+	return strings.Trim(b, "-")
+}
+
+// dashed is s in lower case with every byte other than 0-9 and a-z replaced by "-",
+// the start of GitLab's slugs.
+func dashed(s string) string {
 	b := []byte(strings.ToLower(s))
 	for i, c := range b {
 		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
 			b[i] = '-'
 		}
 	}
-	if len(b) > 63 {
-		b = b[:63]
-	}
-	return strings.Trim(string(b), "-")
+	return string(b)
 }

@@ -13,13 +13,7 @@ import (
 // changed gets a 6-character suffix derived from its SHA-256, so that different names
 // keep different slugs.
 func EnvironmentSlug(name string) string {
-	b := []byte(strings.ToLower(name))
-	for i, c := range b {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			b[i] = '-'
-		}
-	}
-	slug := string(b)
+	slug := dashed(name)
 	if slug == "" || slug[0] < 'a' || slug[0] > 'z' {
 		slug = "env-" + slug
 	}
