@@ -162,12 +162,9 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr io.Writer) 
 		return err
 	}
 	if cfg.BootstrapToken != "" {
-		created, err := svc.Bootstrap(ctx, cfg.BootstrapToken)
-		if err != nil {
+		// The coordinator logs the administrator it creates.
+		if _, err := svc.Bootstrap(ctx, cfg.BootstrapToken); err != nil {
 			return fmt.Errorf("bootstrapping the first administrator: %w", err)
-		}
-		if created {
-			log.Info("created the first administrator, root, with the bootstrap token")
 		}
 	}
 	authn := auth.New(st.Users, log)
