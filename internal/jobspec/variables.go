@@ -44,9 +44,6 @@ func (vs Variables) Find(key string) (Variable, bool) {
 	return Variable{}, false
 }
 
-// Set returns vs with v appended, overriding any earlier variable of the same key.
-func (vs Variables) Set(v Variable) Variables { return append(vs, v) }
-
 // Dedup returns the variables with only the winning entry per key, in order of first
 // appearance, the form to hand to an environment.
 func (vs Variables) Dedup() Variables {
