@@ -12,7 +12,7 @@ import (
 // (global ones as inherited, the job's, its parallel:matrix values, and each rule's
 // rules:variables in turn) with the context's, not those a project or a pipeline
 // adds later, so a request that only such variables make impossible is found when
-// the pipeline is created.
+// the pipeline is created; a job whose tags name such a variable is not placed.
 func checkPlacement(cfg *Config, ctx *Context, catalog *machine.Catalog, d *diags) {
 	cp := compiler{cfg: cfg, ctx: ctx, d: d, global: yamlVariables(cfg.Variables)}
 	cp.predefined, cp.settings = ctx.outerVariables()
@@ -39,6 +39,9 @@ func (cp *compiler) placeJob(jc *JobConfig, rule *Rule, catalog *machine.Catalog
 	tags := make([]string, len(jc.Tags))
 	for i, t := range jc.Tags {
 		tags[i] = jobspec.ExpandExisting(t, expanded.Lookup)
+		if tags[i] != jobspec.ExpandGitLab(t, expanded.Lookup) {
+			return // a tag names a variable only a project or pipeline sets
+		}
 	}
 	if _, err := catalog.Place(tags, req); err != nil {
 		cp.d.errorf(jc.Pos, "jobs:%s %s", jc.Name, redactMasked(err.Error(), vars))

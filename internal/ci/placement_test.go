@@ -85,6 +85,7 @@ train:
   variables: {KILN_GPU_COUNT: "1", KILN_GPU_MODEL: T4, KILN_GPU_MEMORY_MIN: 15GiB}
   script: x
 mine: {script: x, tags: [my-own-runner], inherit: {variables: false}}
+by-project: {script: x, tags: [$GPU_TAG], variables: {KILN_GPU_COUNT: "1"}}  # GPU_TAG: a project's
 `)
 	if cfg == nil || len(diags) != 0 {
 		t.Errorf("Load refused requests every runner of the type can meet: %v", diags)
