@@ -103,17 +103,7 @@ func startGPURunner(t *testing.T, kilnLines string, before func(r *gpuRunner)) *
 
 func (r *gpuRunner) final(t *testing.T, ids ...int64) []protocoltest.Job {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	var out []protocoltest.Job
-	for _, id := range ids {
-		j, err := r.coord.WaitFinal(ctx, id)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, j.Trace)
-		}
-		out = append(out, j)
-	}
-	return out
+	return r.coord.Finals(t, 90*time.Second, ids...)
 }
 
 func (r *gpuRunner) enqueue(script string, vars ...jobspec.Variable) int64 {

@@ -105,17 +105,7 @@ func (r *rig) enqueue(script string, vars ...jobspec.Variable) int64 {
 
 func (r *rig) final(t *testing.T, ids ...int64) []protocoltest.Job {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	var out []protocoltest.Job
-	for _, id := range ids {
-		j, err := r.coord.WaitFinal(ctx, id)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, j.Trace)
-		}
-		out = append(out, j)
-	}
-	return out
+	return r.coord.Finals(t, 90*time.Second, ids...)
 }
 
 var visible = regexp.MustCompile(`GPU=(\S*) NVIDIA=(\S*)`)

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kiln-ci/kiln/internal/jobspec"
 	"github.com/kiln-ci/kiln/internal/protocol"
@@ -286,6 +287,24 @@ func (s *Server) Wait(ctx context.Context, id int64, cond func(Job) bool) (Job, 
 // WaitFinal waits until the runner sent the job's final update.
 func (s *Server) WaitFinal(ctx context.Context, id int64) (Job, error) {
 	return s.Wait(ctx, id, func(j Job) bool { return j.Final != nil })
+}
+
+// Finals waits up to timeout, for all of them together, until the runner sent the
+// final update of each job of ids, and returns the jobs in that order. A job without
+// one by then fails t, with its trace so far.
+func (s *Server) Finals(t testing.TB, timeout time.Duration, ids ...int64) []Job {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out := make([]Job, 0, len(ids))
+	for _, id := range ids {
+		j, err := s.WaitFinal(ctx, id)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, j.Trace)
+		}
+		out = append(out, j)
+	}
+	return out
 }
 
 func (j *Job) resetTrace() {

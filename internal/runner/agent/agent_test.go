@@ -74,17 +74,7 @@ func spec(script ...string) jobspec.Job {
 
 func waitFinal(t *testing.T, s *protocoltest.Server, ids ...int64) []protocoltest.Job {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out []protocoltest.Job
-	for _, id := range ids {
-		j, err := s.WaitFinal(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, j)
-	}
-	return out
+	return s.Finals(t, 30*time.Second, ids...)
 }
 
 // maxRunning samples how many jobs the server sees running at once until stop closes.
