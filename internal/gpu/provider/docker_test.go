@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
 	"github.com/kiln-ci/kiln/internal/executor/docker"
@@ -63,7 +64,8 @@ true`
 // TestTwoConcurrentDockerJobsSeeOnlyTheirOwnLeasedDevice runs two jobs at once through
 // the runner (agent, lifecycle, remote channel) on the real Docker daemon, each with a
 // GPU leased from the fake 8-GPU host and injected as the CDI edits of a harmless spec,
-// and checks from inside each container that exactly its own device's edits arrived.
+// and checks from inside each container that exactly its own device's edits arrived,
+// and afterwards that nothing of the jobs is left on the daemon.
 func TestTwoConcurrentDockerJobsSeeOnlyTheirOwnLeasedDevice(t *testing.T) {
 	testenv.NeedDocker(t)
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
@@ -83,7 +85,7 @@ func TestTwoConcurrentDockerJobsSeeOnlyTheirOwnLeasedDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ex.Close()
+	t.Cleanup(func() { ex.Close() }) // when the test failed before it closes it
 	const runnerID = "s_cd1test0b0001"
 	gpus := nvmltest.NewDGXA100()
 	specDir := harmlessSpec(t, gpus.UUIDs())
@@ -130,12 +132,52 @@ func TestTwoConcurrentDockerJobsSeeOnlyTheirOwnLeasedDevice(t *testing.T) {
 			t.Errorf("job %d sees %d GPU device nodes, want 1", j.Spec.ID, n)
 		}
 	}
-	ctrs, err := cli.ContainerList(context.Background(), container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", docker.LabelRunner+"="+runnerID))})
-	if err != nil || len(ctrs) != 0 {
-		t.Errorf("containers left behind: %d (%v)", len(ctrs), err)
+	// Once the runner has stopped, every job's environment is cleaned up: what is left
+	// of the runner is only what the executor made ahead for a next job, which its
+	// Close removes.
+	r.stop()
+	for _, left := range leftovers(t, cli, runnerID) {
+		if !left.spare {
+			t.Errorf("a job's %s is left behind after its cleanup: %s", left.kind, left.name)
+		}
+	}
+	if err := ex.Close(); err != nil {
+		t.Errorf("closing the executor: %v", err)
+	}
+	if left := leftovers(t, cli, runnerID); len(left) > 0 {
+		t.Errorf("left behind after the executor closed: %v", left)
 	}
 	if n := r.p.Capacity(); n != 8 {
 		t.Errorf("after both jobs %d GPUs are placeable, want 8", n)
 	}
+}
+
+// leftover is a container or network labelled with a runner's id.
+type leftover struct {
+	kind, name string
+	spare      bool // made ahead of a job (docker.LabelSpare)
+}
+
+// leftovers lists the containers and networks labelled with runnerID.
+func leftovers(t *testing.T, cli *client.Client, runnerID string) []leftover {
+	t.Helper()
+	f := filters.NewArgs(filters.Arg("label", docker.LabelRunner+"="+runnerID))
+	ctrs, err := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets, err := cli.NetworkList(context.Background(), network.ListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []leftover
+	for _, c := range ctrs {
+		_, spare := c.Labels[docker.LabelSpare]
+		out = append(out, leftover{"container", strings.Join(c.Names, ","), spare})
+	}
+	for _, n := range nets {
+		_, spare := n.Labels[docker.LabelSpare]
+		out = append(out, leftover{"network", n.Name, spare})
+	}
+	return out
 }

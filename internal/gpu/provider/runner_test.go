@@ -36,6 +36,9 @@ type rig struct {
 	coord *protocoltest.Server
 	p     *provider.Provider
 	state string
+	// stop stops the runner and waits for it: for every job's end, its environment's
+	// cleanup included. The test's end calls it too.
+	stop func()
 }
 
 type rigOptions struct {
@@ -92,7 +95,8 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r.stop = func() { cancel(); <-done }
+	t.Cleanup(r.stop)
 	return r
 }
 
