@@ -44,12 +44,6 @@ build:
   script: x
   tags: [saas-linux-small-amd64, saas-linux-$SIZE-amd64]
 `, `jobs:build tags: tags name two machine types, "saas-linux-small-amd64" and "saas-linux-medium-amd64"`, 3},
-		"GPUs without a machine type": {`
-build:
-  script: x
-  tags: [my-own-runner]
-  variables: {KILN_GPU_MODEL: A100}
-`, "jobs:build asks for GPUs (KILN_GPU_MODEL) but its tags name no machine type", 2},
 		"a rule's variables": {`
 train:
   script: x
@@ -84,7 +78,8 @@ train:
   tags: [saas-linux-medium-amd64-gpu-standard]
   variables: {KILN_GPU_COUNT: "1", KILN_GPU_MODEL: T4, KILN_GPU_MEMORY_MIN: 15GiB}
   script: x
-mine: {script: x, tags: [my-own-runner], inherit: {variables: false}}
+mine: {script: x, tags: [my-own-runner]}   # its runner's own GPUs honour KILN_CUDA_MIN
+own-gpus: {script: x, tags: [my-own-runner], variables: {KILN_GPU_MODEL: A100, KILN_GPU_COUNT: "2"}}
 by-project: {script: x, tags: [$GPU_TAG], variables: {KILN_GPU_COUNT: "1"}}  # GPU_TAG: a project's
 `)
 	if cfg == nil || len(diags) != 0 {

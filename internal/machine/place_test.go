@@ -41,6 +41,21 @@ func TestPlaceSelectsTheTypeAndResolvesTheRequest(t *testing.T) {
 	}
 }
 
+func TestPlaceLeavesTheGPURequestOfASelfManagedRunnersJobToThatRunner(t *testing.T) {
+	// A pipeline-wide KILN_CUDA_MIN, or a job's own KILN_GPU_COUNT, on a job for a
+	// self-managed runner: that runner's GPUs, not a machine type, honour it.
+	c := DefaultCatalog()
+	for name, req := range map[string]GPURequest{
+		"a pipeline-wide minimum": {CUDAMin: Version{12, 2}},
+		"the job's own request":   {Count: intp(2), Model: "A100", MemoryMinBytes: 40 * GiB},
+	} {
+		p, err := c.Place([]string{"my-own-runner"}, req)
+		if err != nil || p.Hosted || p.Type.Tag != "" || !p.GPU.IsZero() {
+			t.Errorf("%s: %+v, %v; want placed on no machine type, without an error", name, p, err)
+		}
+	}
+}
+
 func TestPlaceRefusesWhatNoRunnerCouldGive(t *testing.T) {
 	c := DefaultCatalog()
 	for name, tc := range map[string]struct {
@@ -54,8 +69,6 @@ func TestPlaceRefusesWhatNoRunnerCouldGive(t *testing.T) {
 			"KILN_GPU_COUNT=2 exceeds machine type saas-linux-medium-amd64-gpu-standard, which gives 1 GPU(s)"},
 		"GPUs on a CPU type": {[]string{TagMedium}, GPURequest{Count: intp(1)},
 			"KILN_GPU_COUNT=1 but machine type saas-linux-medium-amd64 has no GPUs"},
-		"GPUs without a machine type": {[]string{"my-own-runner"}, GPURequest{Model: "T4", CUDAMin: Version{12, 1}},
-			"asks for GPUs (KILN_GPU_MODEL, KILN_CUDA_MIN) but its tags name no machine type; add a GPU machine type tag such as saas-linux-medium-amd64-gpu-standard"},
 	} {
 		_, err := c.Place(tc.tags, tc.req)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
