@@ -131,6 +131,38 @@ train:
 	}
 }
 
+func TestAGPURequestOnAJobForASelfManagedRunnerIsLeftToThatRunner(t *testing.T) {
+	// A pipeline-wide KILN_CUDA_MIN (for its GPU jobs) and a job's own KILN_GPU_COUNT
+	// on a job whose tags name no machine type: the pipeline is created, and the job
+	// goes to the self-managed runner with its variables, which that runner honours.
+	e, p := setup(t, coordinatortest.SQLite, machine.PlanPremium, `
+variables: {KILN_CUDA_MIN: "12.2"}
+train:
+  tags: [saas-linux-medium-amd64-gpu-standard]
+  script: [nvidia-smi]
+own:
+  tags: [my-own-runner]
+  variables: {KILN_GPU_COUNT: "2"}
+  script: [nvidia-smi]
+`)
+	own, _ := e.Runner(t, coordinator.CreateRunnerRequest{Tags: []string{"my-own-runner"}})
+	pl := e.CreatePipeline(t, p, "main")
+	jobs := e.Jobs(t, pl.ID)
+	if j := jobs["own"]; j.Status != store.StatusPending || j.MachineType != "" || j.GPUCount != 0 {
+		t.Fatalf("own: %s, machine type %q, %d GPUs; want pending on no machine type, GPUs left to its runner",
+			j.Status, j.MachineType, j.GPUCount)
+	}
+	if j := jobs["train"]; j.MachineType != machine.TagGPUMedium || j.GPUCount != 1 || j.GPURequest.CUDAMin != (machine.Version{Major: 12, Minor: 2}) {
+		t.Errorf("train: machine type %q, %d GPUs, request %+v; want the GPU type's one GPU with CUDA 12.2",
+			j.MachineType, j.GPUCount, j.GPURequest)
+	}
+	job := e.MustTake(t, own, nil)
+	if v, _ := job.Variables.Lookup(machine.VarGPUCount); job.JobInfo.Name != "own" || v != "2" || job.Kiln != nil {
+		t.Errorf("self-managed runner got %s with %s=%q and kiln %+v; want own with its request as a variable",
+			job.JobInfo.Name, machine.VarGPUCount, v, job.Kiln)
+	}
+}
+
 func TestASpentQuotaFailsNewHostedJobsButNotSelfManagedOnes(t *testing.T) {
 	coordinatortest.ForEachEngine(t, func(t *testing.T, engine string) {
 		e, p := setup(t, engine, machine.PlanFree, `

@@ -9,16 +9,15 @@ import (
 
 	"github.com/kiln-ci/kiln/internal/ci"
 	"github.com/kiln-ci/kiln/internal/jobspec"
-	"github.com/kiln-ci/kiln/internal/machine"
 	"github.com/kiln-ci/kiln/internal/protocol"
 	"github.com/kiln-ci/kiln/internal/store"
 )
 
 // storeJobs turns a compiled pipeline's jobs into store jobs: each job's machine type
-// (the one its tags name, or the untagged type), its GPU request resolved against that
-// type, its timeout capped by the type, and its payload. Problems that make a job
-// impossible (tags naming two machine types, a GPU request the type cannot give) are
-// returned as diagnostics: the pipeline is then invalid, as for a YAML error.
+// and GPU request as machine.Catalog.Place decides them (the check kiln lint makes
+// too), its timeout capped by the type, and its payload. Problems that make a job impossible
+// (tags naming two machine types, a GPU request the type cannot give) are returned
+// as diagnostics: the pipeline is then invalid, as for a YAML error.
 func (s *Service) storeJobs(p *ci.Pipeline, in *pipelineInput) ([]*store.Job, ci.Diagnostics) {
 	var problems ci.Diagnostics
 	problem := func(format string, args ...any) {
@@ -36,27 +35,18 @@ func (s *Service) storeJobs(p *ci.Pipeline, in *pipelineInput) ([]*store.Job, ci
 			sj.Needs = append(sj.Needs, store.Need{Name: n.Job, Artifacts: n.Artifacts, Optional: n.Optional})
 		}
 		setScheduling(sj, j.Needs != nil, j.StartIn)
-		timeout := j.Timeout
-		mt, hosted, err := s.catalog.ForTags(j.Tags)
-		switch {
-		case err != nil:
-			problem("jobs:%s tags: %v", j.Name, err)
+		place, err := s.catalog.Place(j.Tags, j.GPU)
+		if err != nil {
+			problem("jobs:%s %v", j.Name, err)
 			continue
-		case hosted:
-			sj.MachineType = mt.Tag
-			req, err := mt.Resolve(j.GPU)
-			if err != nil {
-				problem("jobs:%s %v", j.Name, err)
-				continue
-			}
-			sj.GPURequest, sj.GPUCount = req, req.Wanted()
+		}
+		timeout := j.Timeout
+		if place.Hosted {
+			mt := place.Type
+			sj.MachineType, sj.GPURequest, sj.GPUCount = mt.Tag, place.GPU, place.GPU.Wanted()
 			if mt.MaxTimeout > 0 && (timeout <= 0 || timeout > mt.MaxTimeout) {
 				timeout = mt.MaxTimeout
 			}
-		case !j.GPU.IsZero():
-			problem("jobs:%s asks for GPUs (%s) but its tags name no machine type; add a GPU machine type tag such as %s",
-				j.Name, gpuVariables(j.GPU), machine.TagGPUMedium)
-			continue
 		}
 		sj.TimeoutSeconds = int(timeout / time.Second)
 		spec := j.Spec
@@ -87,24 +77,4 @@ func hasScript(steps []jobspec.Step) bool {
 		}
 	}
 	return false
-}
-
-func gpuVariables(r machine.GPURequest) string {
-	var set []string
-	if r.Count != nil {
-		set = append(set, machine.VarGPUCount)
-	}
-	if r.Model != "" {
-		set = append(set, machine.VarGPUModel)
-	}
-	if r.MemoryMinBytes > 0 {
-		set = append(set, machine.VarGPUMemoryMin)
-	}
-	if !r.ComputeCapabilityMin.IsZero() {
-		set = append(set, machine.VarGPUComputeCapabilityMin)
-	}
-	if !r.CUDAMin.IsZero() {
-		set = append(set, machine.VarCUDAMin)
-	}
-	return strings.Join(set, ", ")
 }
