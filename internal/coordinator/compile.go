@@ -13,9 +13,10 @@ import (
 	"github.com/kiln-ci/kiln/internal/store"
 )
 
-// storeJobs turns a compiled pipeline's jobs into store jobs: each job's machine type
-// and GPU request as machine.Catalog.Place decides them (the check kiln lint makes
-// too), its timeout capped by the type, and its payload. Problems that make a job impossible
+// storeJobs turns a compiled pipeline's jobs into store jobs: how each waits (for
+// its needs, also `needs: []`, or for the previous stages), its machine type and GPU
+// request as machine.Catalog.Place decides them (the check kiln lint makes too), its
+// timeout capped by the type, and its payload. Problems that make a job impossible
 // (tags naming two machine types, a GPU request the type cannot give) are returned
 // as diagnostics: the pipeline is then invalid, as for a YAML error.
 func (s *Service) storeJobs(p *ci.Pipeline, in *pipelineInput) ([]*store.Job, ci.Diagnostics) {
@@ -34,7 +35,10 @@ func (s *Service) storeJobs(p *ci.Pipeline, in *pipelineInput) ([]*store.Job, ci
 		for _, n := range j.Needs {
 			sj.Needs = append(sj.Needs, store.Need{Name: n.Job, Artifacts: n.Artifacts, Optional: n.Optional})
 		}
-		setScheduling(sj, j.Needs != nil, j.StartIn)
+		sj.Scheduling, sj.StartIn = store.SchedulingStage, j.StartIn
+		if j.Needs != nil { // also `needs: []`
+			sj.Scheduling = store.SchedulingDAG
+		}
 		place, err := s.catalog.Place(j.Tags, j.GPU)
 		if err != nil {
 			problem("jobs:%s %v", j.Name, err)

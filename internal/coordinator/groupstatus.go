@@ -10,5 +10,5 @@ import (
 // failed or was canceled). Retried jobs are left out. It is for views that show what
 // the coordinator decided (the user API, the web UI); it changes nothing.
 func GroupStatus(jobs []store.Job) (status store.Status, warnings bool) {
-	return progress.Status(progress.FromStore(jobs, isDAG))
+	return progress.Status(progress.FromStore(jobs))
 }

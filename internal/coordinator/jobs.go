@@ -102,7 +102,7 @@ func (s *Service) resetSkipped(ctx context.Context, pipelineID int64, names []st
 	if err != nil {
 		return err
 	}
-	for _, id := range progress.Dependents(progress.FromStore(jobs, isDAG), names) {
+	for _, id := range progress.Dependents(progress.FromStore(jobs), names) {
 		_, err := s.transition(ctx, id, store.JobTransition{
 			From: []store.Status{store.StatusSkipped}, To: store.StatusCreated})
 		if err != nil && !errors.Is(err, store.ErrConflict) {

@@ -83,7 +83,7 @@ func (s *Service) processOnce(ctx context.Context, pipelineID int64) error {
 			return fmt.Errorf("reading the jobs of pipeline %d: %w", pipelineID, err)
 		}
 		jobs := state.Jobs
-		changes := progress.Process(progress.FromStore(jobs, isDAG))
+		changes := progress.Process(progress.FromStore(jobs))
 		if len(changes) == 0 || round == maxProcessRounds {
 			break
 		}
@@ -108,7 +108,7 @@ func (s *Service) applyChange(ctx context.Context, j *store.Job, to store.Status
 	case store.StatusPending:
 		return s.enqueue(ctx, j, t.From)
 	case store.StatusScheduled:
-		t.ScheduledAt = s.now().Add(startIn(j))
+		t.ScheduledAt = s.now().Add(j.StartIn)
 	}
 	_, err := s.transition(ctx, j.ID, t)
 	if err != nil && !errors.Is(err, store.ErrConflict) {
@@ -144,7 +144,7 @@ func (s *Service) updatePipelineStatus(ctx context.Context, pipelineID int64, st
 		if len(state.Jobs) == 0 {
 			return nil
 		}
-		status, _ := progress.Status(progress.FromStore(state.Jobs, isDAG))
+		status, _ := progress.Status(progress.FromStore(state.Jobs))
 		if state.Status == status {
 			return nil
 		}
@@ -156,7 +156,7 @@ func (s *Service) updatePipelineStatus(ctx context.Context, pipelineID int64, st
 		if state, err = s.st.Jobs.PipelineJobs(ctx, pipelineID); err != nil {
 			return fmt.Errorf("reading the jobs of pipeline %d: %w", pipelineID, err)
 		}
-		if again, _ := progress.Status(progress.FromStore(state.Jobs, isDAG)); again == status {
+		if again, _ := progress.Status(progress.FromStore(state.Jobs)); again == status {
 			return nil
 		}
 	}

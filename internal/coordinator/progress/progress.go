@@ -35,9 +35,8 @@ type Job struct {
 	Needs []string
 }
 
-// FromStore converts a pipeline's current store jobs, with the job's scheduling type
-// read by dag (the store keeps it beside the needs).
-func FromStore(jobs []store.Job, dag func(*store.Job) bool) []Job {
+// FromStore converts a pipeline's current store jobs; retried attempts are left out.
+func FromStore(jobs []store.Job) []Job {
 	out := make([]Job, 0, len(jobs))
 	for i := range jobs {
 		j := &jobs[i]
@@ -50,7 +49,7 @@ func FromStore(jobs []store.Job, dag func(*store.Job) bool) []Job {
 		}
 		out = append(out, Job{
 			ID: j.ID, Name: j.Name, StageIdx: j.StageIdx, Status: j.Status, When: j.When,
-			AllowFailure: EffectiveAllowFailure(j), DAG: dag(j), Needs: names,
+			AllowFailure: EffectiveAllowFailure(j), DAG: j.Scheduling == store.SchedulingDAG, Needs: names,
 		})
 	}
 	return out
