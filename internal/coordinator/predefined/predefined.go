@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-ci/kiln/internal/ci"
 	"github.com/kiln-ci/kiln/internal/git"
 	"github.com/kiln-ci/kiln/internal/jobspec"
 	"github.com/kiln-ci/kiln/internal/store"
@@ -107,7 +108,7 @@ func (s Server) ProjectVariables(p *store.Project, namespaces []store.Namespace)
 		pub("CI_PROJECT_TITLE", title),
 		pub("CI_PROJECT_DESCRIPTION", p.Description),
 		pub("CI_PROJECT_PATH", p.FullPath),
-		pub("CI_PROJECT_PATH_SLUG", pathSlug(p.FullPath)),
+		pub("CI_PROJECT_PATH_SLUG", ci.Slug(p.FullPath)),
 		pub("CI_PROJECT_NAMESPACE", ns),
 		pub("CI_PROJECT_NAMESPACE_ID", strconv.FormatInt(nsID, 10)),
 		pub("CI_PROJECT_ROOT_NAMESPACE", root),
@@ -116,21 +117,6 @@ func (s Server) ProjectVariables(p *store.Project, namespaces []store.Namespace)
 		pub("CI_PROJECT_REPOSITORY_LANGUAGES", ""),
 		pub("CI_CONFIG_PATH", p.CIConfigPath),
 	}
-}
-
-// pathSlug is GitLab's CI_PROJECT_PATH_SLUG: lower case, every character other than
-// a-z and 0-9 replaced by "-", at most 63 bytes.
-func pathSlug(s string) string {
-	b := []byte(strings.ToLower(s))
-	for i, c := range b {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			b[i] = '-'
-		}
-	}
-	if len(b) > 63 {
-		b = b[:63]
-	}
-	return strings.Trim(string(b), "-")
 }
 
 // CommitVariables are the commit's CI_COMMIT_* variables that need the commit object
