@@ -6,8 +6,8 @@ import (
 	"io"
 	"slices"
 
-	"github.com/kiln-ci/kiln/internal/coordinator/dotenv"
 	"github.com/kiln-ci/kiln/internal/coordinator/payload"
+	"github.com/kiln-ci/kiln/internal/dotenv"
 	"github.com/kiln-ci/kiln/internal/jobspec"
 	"github.com/kiln-ci/kiln/internal/store"
 )

@@ -12,10 +12,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kiln-ci/kiln/internal/coordinator/dotenv"
 	"github.com/kiln-ci/kiln/internal/coordinator/predefined"
 	"github.com/kiln-ci/kiln/internal/coordinator/queue"
 	"github.com/kiln-ci/kiln/internal/coordinator/quota"
+	"github.com/kiln-ci/kiln/internal/dotenv"
 	"github.com/kiln-ci/kiln/internal/git"
 	"github.com/kiln-ci/kiln/internal/machine"
 	"github.com/kiln-ci/kiln/internal/store"

@@ -21,10 +21,10 @@ var (
 	// internal/localrun is kiln exec: the runner's lifecycle without a coordinator.
 	runnerSide = []string{"internal/runner", "internal/executor", "internal/gpu", "internal/localrun"}
 	// Shared packages may be imported by both sides and import neither.
-	shared = []string{"internal/testenv", "internal/ci", "internal/jobspec", "internal/protocol", "internal/machine", "internal/version"}
+	shared = []string{"internal/testenv", "internal/ci", "internal/jobspec", "internal/protocol", "internal/machine", "internal/version", "internal/dotenv"}
 	// stdlibOnly packages import nothing outside the standard library and the module's
 	// own stdlib-only packages.
-	stdlibOnly = []string{"internal/jobspec", "internal/machine", "internal/version"}
+	stdlibOnly = []string{"internal/jobspec", "internal/machine", "internal/version", "internal/dotenv"}
 	// noIO packages may not reach the operating system: they get files as an fs.FS.
 	noIO        = []string{"internal/ci"}
 	ioPackages  = []string{"os", "os/exec", "os/signal", "net", "net/http", "io/ioutil", "syscall", "database/sql", "plugin", "unsafe"}

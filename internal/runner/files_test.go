@@ -3,6 +3,8 @@ package runner_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -85,6 +87,23 @@ func TestABadDotenvReportFailsTheJobWithGitLabsMessage(t *testing.T) {
 	o, _ := h.run(job)
 	if o.Kind != runner.ScriptFailure || !strings.Contains(o.Message, "Invalid Format") {
 		t.Errorf("outcome %+v", o)
+	}
+}
+
+func TestADotenvReportThatLinksOutOfTheProjectIsNotRead(t *testing.T) {
+	h := newHarness(t, nil)
+	outside := filepath.Join(t.TempDir(), "host.env")
+	if err := os.WriteFile(outside, []byte("STOLEN=host-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	job := h.job([]string{"ln -s " + outside + " build.env"})
+	job.Artifacts = []jobspec.Artifact{{Paths: []string{"build.env"}, ArtifactType: "dotenv", ArtifactFormat: "gzip"}}
+	o, log := h.run(job)
+	if o.Kind != runner.Success {
+		t.Fatalf("%+v\n%s", o, log)
+	}
+	if v := o.Dotenv.Get("STOLEN"); v != "" || strings.Contains(log, "host-secret") {
+		t.Errorf("the runner read the file a job's link points to: STOLEN=%q\n%s", v, log)
 	}
 }
 

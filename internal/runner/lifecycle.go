@@ -19,10 +19,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kiln-ci/kiln/internal/dotenv"
 	"github.com/kiln-ci/kiln/internal/executor"
 	"github.com/kiln-ci/kiln/internal/jobspec"
 	"github.com/kiln-ci/kiln/internal/machine"
-	"github.com/kiln-ci/kiln/internal/runner/artifacts"
 	"github.com/kiln-ci/kiln/internal/runner/sources"
 	"github.com/kiln-ci/kiln/internal/runner/trace"
 	"github.com/kiln-ci/kiln/internal/version"
@@ -64,7 +64,7 @@ type Config struct {
 	// executor.DefaultGrace.
 	Grace time.Duration
 	// DotenvLimits are the limits on dotenv reports; zero means GitLab's defaults.
-	DotenvLimits artifacts.DotenvLimits
+	DotenvLimits dotenv.Limits
 	// Logger receives the runner's own messages (never job output); nil discards.
 	Logger *slog.Logger
 }

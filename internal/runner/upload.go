@@ -3,10 +3,9 @@ package runner
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/kiln-ci/kiln/internal/dotenv"
 	"github.com/kiln-ci/kiln/internal/jobspec"
 	"github.com/kiln-ci/kiln/internal/protocol"
 	"github.com/kiln-ci/kiln/internal/runner/artifacts"
@@ -117,7 +116,7 @@ func (j *jobRun) uploadArtifacts(ctx context.Context, o Outcome) Outcome {
 			continue
 		}
 		if typ == jobspec.ArtifactTypeDotenv {
-			vars, err := j.readDotenv(sel.Entries)
+			vars, err := j.readDotenv(arc)
 			if err != nil {
 				arc.Remove()
 				fail(fmt.Errorf("dotenv report: %w", err))
@@ -138,21 +137,33 @@ func (j *jobRun) uploadArtifacts(ctx context.Context, o Outcome) Outcome {
 	return o
 }
 
-func (j *jobRun) readDotenv(entries []string) (jobspec.Variables, error) {
-	var reports [][]byte
-	for _, e := range entries {
-		p := filepath.Join(j.projectDir, filepath.FromSlash(e))
-		st, err := os.Stat(p)
-		if err != nil || st.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		reports = append(reports, b)
+// readDotenv reads the variables of a dotenv report from its archive: the very bytes
+// the coordinator is sent and reads by the same rules, so a report that is refused
+// here would be refused there. They are public and unmasked, as GitLab passes them to
+// dependent jobs.
+func (j *jobRun) readDotenv(arc *artifacts.Archive) (jobspec.Variables, error) {
+	f, err := arc.Open()
+	if err != nil {
+		return nil, err
 	}
-	return artifacts.ParseDotenv(reports, j.l.cfg.DotenvLimits)
+	defer f.Close()
+	var vars []dotenv.Variable
+	switch arc.Format {
+	case jobspec.ArtifactFormatGzip:
+		vars, err = dotenv.ParseGzip(f, j.l.cfg.DotenvLimits)
+	case jobspec.ArtifactFormatRaw:
+		vars, err = dotenv.ParseReader(f, j.l.cfg.DotenvLimits)
+	default:
+		return nil, fmt.Errorf("artifact format %s cannot hold a dotenv report (want gzip or raw)", arc.Format)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(jobspec.Variables, len(vars))
+	for i, v := range vars {
+		out[i] = jobspec.Variable{Key: v.Key, Value: v.Value, Public: true}
+	}
+	return out, nil
 }
 
 // expandAll expands the variables of artifact and cache paths. A path that is

@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kiln-ci/kiln/internal/coordinator/dotenv"
 	"github.com/kiln-ci/kiln/internal/coordinator/predefined"
+	"github.com/kiln-ci/kiln/internal/dotenv"
 	"github.com/kiln-ci/kiln/internal/jobspec"
 	"github.com/kiln-ci/kiln/internal/protocol"
 	"github.com/kiln-ci/kiln/internal/store"

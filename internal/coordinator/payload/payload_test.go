@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-ci/kiln/internal/coordinator/dotenv"
 	"github.com/kiln-ci/kiln/internal/coordinator/predefined"
+	"github.com/kiln-ci/kiln/internal/dotenv"
 	"github.com/kiln-ci/kiln/internal/jobspec"
 	"github.com/kiln-ci/kiln/internal/machine"
 	"github.com/kiln-ci/kiln/internal/store"

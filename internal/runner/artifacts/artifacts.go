@@ -1,7 +1,7 @@
 // Package artifacts turns a job's artifacts: entries into archives ready to upload
 // (zip for archives, GitLab's gzip format for junit and dotenv reports, raw for a
-// single file), decides which run for a job's outcome, and parses dotenv reports by
-// GitLab's rules so their variables can pass to dependent jobs.
+// single file) and decides which run for a job's outcome. Dotenv reports are read by
+// internal/dotenv, which the coordinator uses too.
 //
 // It is on the runner side: the coordinator side must not import it.
 package artifacts
