@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/api/auth"
 	"github.com/kiln-ci/kiln/internal/api/entity"
 	"github.com/kiln-ci/kiln/internal/api/userapi"
+	"github.com/kiln-ci/kiln/internal/coordinator"
 	"github.com/kiln-ci/kiln/internal/coordinator/coordinatortest"
 	"github.com/kiln-ci/kiln/internal/store"
 )
@@ -50,12 +51,17 @@ func (l *lockedBuffer) String() string {
 func newEnv(t *testing.T) *env { t.Helper(); return newEnvOn(t, coordinatortest.SQLite) }
 
 // newEnvOn is newEnv on a store engine (coordinatortest.SQLite or Postgres, which
-// skips unless a test PostgreSQL is configured).
-func newEnvOn(t testing.TB, engine string) *env {
+// skips unless a test PostgreSQL is configured), with the coordinator's
+// configuration adjusted by configure when given.
+func newEnvOn(t testing.TB, engine string, configure ...func(*coordinator.Config)) *env {
 	t.Helper()
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e := coordinatortest.New(t, coordinatortest.Options{Engine: engine, Logger: log})
+	opts := coordinatortest.Options{Engine: engine, Logger: log}
+	if len(configure) > 0 {
+		opts.Configure = configure[0]
+	}
+	e := coordinatortest.New(t, opts)
 	authn := auth.New(e.Store.Users, log)
 	users, err := userapi.New(userapi.Config{Service: e.Service, Auth: authn, Logger: log})
 	if err != nil {

@@ -23,23 +23,12 @@ import (
 // .gitlab-ci.yml before it creates a pipeline, without a project (include:local
 // finds nothing); include_jobs lists the jobs. 200 with GitLab's Ci::Lint::Result.
 func (h *Handler) lint(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.params(w, r)
+	req, ok := h.lintRequest(w, r, true)
 	if !ok {
 		return
 	}
-	content, err := p.required("content")
-	if err == nil {
-		err = notDryRun(p)
-	}
-	jobs, err2 := p.boolean("include_jobs", false)
-	if err == nil {
-		err = err2
-	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	reply.JSON(w, http.StatusOK, lintResult(overlay{name: ci.DefaultFile, content: []byte(content)}, ci.DefaultFile, jobs))
+	file := overlay{name: ci.DefaultFile, content: []byte(req.content)}
+	reply.JSON(w, http.StatusOK, h.lintResult(file, ci.DefaultFile, req.jobs))
 }
 
 // lintProjectContent is POST /projects/:id/ci/lint: content checked in the
@@ -50,27 +39,11 @@ func (h *Handler) lintProjectContent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, ok := h.params(w, r)
+	req, ok := h.lintRequest(w, r, true, "ref")
 	if !ok {
 		return
 	}
-	content, err := p.required("content")
-	if err == nil {
-		err = notDryRun(p)
-	}
-	jobs, err2 := p.boolean("include_jobs", false)
-	if err == nil {
-		err = err2
-	}
-	ref, err3 := p.str("ref")
-	if err == nil {
-		err = err3
-	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	tree, err := h.projectTree(r.Context(), proj, ref)
+	tree, err := h.projectTree(r.Context(), proj, req.ref)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -81,7 +54,7 @@ func (h *Handler) lintProjectContent(w http.ResponseWriter, r *http.Request) {
 		base = tree
 	}
 	file := proj.CIConfigPath
-	reply.JSON(w, http.StatusOK, lintResult(overlay{base: base, name: file, content: []byte(content)}, file, jobs))
+	reply.JSON(w, http.StatusOK, h.lintResult(overlay{base: base, name: file, content: []byte(req.content)}, file, req.jobs))
 }
 
 // lintProject is GET /projects/:id/ci/lint: the project's own CI configuration at
@@ -91,43 +64,75 @@ func (h *Handler) lintProject(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, ok := h.params(w, r)
+	req, ok := h.lintRequest(w, r, false, "content_ref", "sha")
 	if !ok {
 		return
 	}
-	err := notDryRun(p)
-	jobs, err2 := p.boolean("include_jobs", false)
-	if err == nil {
-		err = err2
-	}
-	ref, err3 := p.str("content_ref")
-	if err == nil {
-		err = err3
-	}
-	if ref == "" {
-		ref, _ = p.str("sha")
-	}
+	tree, err := h.projectTree(r.Context(), proj, req.ref)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	tree, err := h.projectTree(r.Context(), proj, ref)
+	if tree != nil {
+		defer tree.Close()
+	}
+	if tree == nil || !exists(tree, proj.CIConfigPath) {
+		reply.JSON(w, http.StatusOK, entity.Lint{Errors: []string{"Please provide content of " + proj.CIConfigPath},
+			Warnings: []string{}, Includes: []entity.LintInclude{}})
+		return
+	}
+	reply.JSON(w, http.StatusOK, h.lintResult(tree, proj.CIConfigPath, req.jobs))
+}
+
+func exists(fsys fs.FS, name string) bool {
+	_, err := fs.Stat(fsys, name)
+	return err == nil
+}
+
+// lintParams are the parameters of the lint endpoints.
+type lintParams struct {
+	content string // the configuration to check
+	ref     string // where include:local reads, "" for the default branch
+	jobs    bool   // include_jobs
+}
+
+// lintRequest reads a lint endpoint's parameters: content when withContent (then
+// required), dry_run (refused when true: Kiln lints statically), include_jobs, and
+// the ref from the first of refKeys given. A bad parameter is answered and ok is
+// false.
+func (h *Handler) lintRequest(w http.ResponseWriter, r *http.Request, withContent bool, refKeys ...string) (lintParams, bool) {
+	p, ok := h.params(w, r)
+	if !ok {
+		return lintParams{}, false
+	}
+	req, err := readLintParams(p, withContent, refKeys)
 	if err != nil {
 		h.fail(w, r, err)
-		return
+		return lintParams{}, false
 	}
-	if tree == nil {
-		reply.JSON(w, http.StatusOK, entity.Lint{Errors: []string{"Please provide content of " + proj.CIConfigPath},
-			Warnings: []string{}, Includes: []entity.LintInclude{}})
-		return
+	return req, true
+}
+
+func readLintParams(p params, withContent bool, refKeys []string) (lintParams, error) {
+	var req lintParams
+	var err error
+	if withContent {
+		if req.content, err = p.required("content"); err != nil {
+			return req, err
+		}
 	}
-	defer tree.Close()
-	if _, err := fs.Stat(tree, proj.CIConfigPath); err != nil {
-		reply.JSON(w, http.StatusOK, entity.Lint{Errors: []string{"Please provide content of " + proj.CIConfigPath},
-			Warnings: []string{}, Includes: []entity.LintInclude{}})
-		return
+	if err := notDryRun(p); err != nil {
+		return req, err
 	}
-	reply.JSON(w, http.StatusOK, lintResult(tree, proj.CIConfigPath, jobs))
+	if req.jobs, err = p.boolean("include_jobs", false); err != nil {
+		return req, err
+	}
+	for _, k := range refKeys {
+		if req.ref, err = p.str(k); err != nil || req.ref != "" {
+			return req, err
+		}
+	}
+	return req, nil
 }
 
 func notDryRun(p params) error {
@@ -159,9 +164,10 @@ func (h *Handler) projectTree(ctx context.Context, p *store.Project, ref string)
 	return repo.TreeFS(ctx, sha)
 }
 
-// lintResult checks the configuration at file in fsys.
-func lintResult(fsys fs.FS, file string, withJobs bool) entity.Lint {
-	cfg, diags := ci.Load(fsys, file, ci.LoadOptions{})
+// lintResult checks the configuration at file in fsys, and each job's tags and GPU
+// request against the server's machine types, as creating a pipeline does.
+func (h *Handler) lintResult(fsys fs.FS, file string, withJobs bool) entity.Lint {
+	cfg, diags := ci.Load(fsys, file, ci.LoadOptions{Catalog: h.svc.Catalog()})
 	out := entity.Lint{Valid: cfg != nil, Errors: []string{}, Warnings: []string{}, Includes: []entity.LintInclude{}}
 	for _, d := range diags {
 		line := d.Message

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/kiln-ci/kiln/internal/api/entity"
+	"github.com/kiln-ci/kiln/internal/coordinator"
+	"github.com/kiln-ci/kiln/internal/coordinator/coordinatortest"
 	"github.com/kiln-ci/kiln/internal/machine"
 )
 
@@ -28,6 +30,29 @@ func TestLintAnswersGitLabsResultShape(t *testing.T) {
 	e.call(t, "POST", "/api/v4/ci/lint", e.AdminToken, map[string]any{"content": "a: b", "dry_run": true}).
 		wantError(t, http.StatusBadRequest, "dry_run")
 	e.call(t, "POST", "/api/v4/ci/lint", "", map[string]any{"content": "a: b"}).wantError(t, http.StatusUnauthorized)
+}
+
+func TestLintChecksGPURequestsAgainstTheServersMachineTypes(t *testing.T) {
+	a100 := machine.Type{Tag: "saas-linux-large-amd64-gpu-a100", VCPU: 16, CostFactor: 20,
+		GPU: machine.GPU{Count: 4, Model: "A100"}}
+	catalog, err := machine.WithDefaults([]machine.Type{a100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvOn(t, coordinatortest.SQLite, func(c *coordinator.Config) { c.Catalog = catalog })
+	job := func(count string) string {
+		return "train:\n  tags: [" + a100.Tag + "]\n  variables: {KILN_GPU_COUNT: \"" + count + "\"}\n  script: [x]\n"
+	}
+	var res entity.Lint
+	e.call(t, "POST", "/api/v4/ci/lint", e.AdminToken, map[string]any{"content": job("4")}).want(t, http.StatusOK, &res)
+	if !res.Valid || len(res.Errors) != 0 {
+		t.Errorf("4 GPUs of the server's 4-GPU type: %+v; want valid", res)
+	}
+	e.call(t, "POST", "/api/v4/ci/lint", e.AdminToken, map[string]any{"content": job("5")}).want(t, http.StatusOK, &res)
+	if res.Valid || len(res.Errors) != 1 || !strings.HasPrefix(res.Errors[0], ".gitlab-ci.yml:1:1: jobs:train ") ||
+		!strings.Contains(res.Errors[0], "KILN_GPU_COUNT=5 exceeds machine type "+a100.Tag+", which gives 4 GPU(s)") {
+		t.Errorf("5 GPUs of the server's 4-GPU type: %+v; want the error at the job, as creating the pipeline gives", res)
+	}
 }
 
 func TestProjectLintReadsIncludesFromTheRepository(t *testing.T) {
