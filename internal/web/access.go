@@ -14,28 +14,6 @@ import (
 // pageSize is how many rows a list page shows.
 const pageSize = 20
 
-// ancestorCache answers Ancestors from memory within one request, for access checks
-// over many projects of the same namespaces.
-type ancestorCache struct {
-	store.Namespaces
-	seen map[int64][]store.Namespace
-}
-
-func (c *ancestorCache) Ancestors(ctx context.Context, id int64) ([]store.Namespace, error) {
-	if a, ok := c.seen[id]; ok {
-		return a, nil
-	}
-	a, err := c.Namespaces.Ancestors(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if c.seen == nil {
-		c.seen = map[int64][]store.Namespace{}
-	}
-	c.seen[id] = a
-	return a, nil
-}
-
 // visibleProjects returns the page of projects (newest first) the viewer may read,
 // among those q selects, and whether there are more. Administrators page in the
 // store; others see the readable ones among the newest store.MaxPageLimit.
@@ -53,7 +31,7 @@ func (h *Handler) visibleProjects(ctx context.Context, u *auth.User, q store.Pro
 	if err != nil {
 		return nil, false, err
 	}
-	nss := &ancestorCache{Namespaces: h.st.Namespaces}
+	nss := auth.CachedAncestors(h.st.Namespaces)
 	var su *store.User
 	if u != nil {
 		su = u.User

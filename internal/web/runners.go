@@ -191,7 +191,7 @@ func (h *Handler) runnerJobs(ctx context.Context, u *auth.User, runnerID int64) 
 	if err != nil {
 		return nil, err
 	}
-	nss := &ancestorCache{Namespaces: h.st.Namespaces}
+	nss := auth.CachedAncestors(h.st.Namespaces)
 	projects := map[int64]*store.Project{}
 	var out []runnerJob
 	for _, j := range jobs {

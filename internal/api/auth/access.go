@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/kiln-ci/kiln/internal/store"
 )
@@ -36,14 +37,47 @@ func ProjectAccess(ctx context.Context, nss store.Namespaces, u *store.User, p *
 	if u.Admin || (p.CreatorID != 0 && p.CreatorID == u.ID) {
 		return WriteAccess, nil
 	}
-	chain, err := nss.Ancestors(ctx, p.NamespaceID)
+	owns, err := OwnsNamespace(ctx, nss, u.ID, p.NamespaceID)
 	if err != nil {
-		return NoAccess, fmt.Errorf("reading the namespaces of project %d: %w", p.ID, err)
+		return NoAccess, fmt.Errorf("deciding access to project %d: %w", p.ID, err)
 	}
-	for _, n := range chain {
-		if n.OwnerID == u.ID {
-			return WriteAccess, nil
-		}
+	if owns {
+		return WriteAccess, nil
 	}
 	return read, nil
+}
+
+// OwnsNamespace reports whether the user owns the namespace nsID or a group above
+// it. (Administrators may do what owners do, but do not own by this test.)
+func OwnsNamespace(ctx context.Context, nss store.Namespaces, userID, nsID int64) (bool, error) {
+	chain, err := nss.Ancestors(ctx, nsID)
+	if err != nil {
+		return false, fmt.Errorf("reading namespace %d and the groups above it: %w", nsID, err)
+	}
+	return slices.ContainsFunc(chain, func(n store.Namespace) bool { return n.OwnerID == userID }), nil
+}
+
+// CachedAncestors returns nss with Ancestors answered from memory after the first
+// call per namespace, so that deciding access to many projects of the same
+// namespaces (a list) reads each namespace's chain once. It is for one request: it
+// never forgets, and it is not safe for concurrent use.
+func CachedAncestors(nss store.Namespaces) store.Namespaces {
+	return &ancestorCache{Namespaces: nss, seen: map[int64][]store.Namespace{}}
+}
+
+type ancestorCache struct {
+	store.Namespaces
+	seen map[int64][]store.Namespace
+}
+
+func (c *ancestorCache) Ancestors(ctx context.Context, id int64) ([]store.Namespace, error) {
+	if chain, ok := c.seen[id]; ok {
+		return chain, nil
+	}
+	chain, err := c.Namespaces.Ancestors(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.seen[id] = chain
+	return chain, nil
 }

@@ -142,6 +142,62 @@ func TestProjectAccessFollowsOwnershipAndVisibility(t *testing.T) {
 	}
 }
 
+func TestTheOwnerOfAGroupOwnsTheGroupsBelowIt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	team, err := f.Store.Namespaces.NamespaceByPath(ctx, "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := &store.Namespace{Name: "ml", Path: "ml", ParentID: team.ID, OwnerID: f.stranger.ID}
+	if err := f.Store.Namespaces.CreateGroup(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		user *store.User
+		ns   *store.Namespace
+		want bool
+	}{
+		{f.owner, team, true}, {f.owner, sub, true}, {f.stranger, sub, true}, {f.stranger, team, false},
+		{f.Admin, sub, false}, // an administrator may do what owners do, but owns nothing
+	} {
+		if got, err := auth.OwnsNamespace(ctx, f.Store.Namespaces, tc.user.ID, tc.ns.ID); err != nil || got != tc.want {
+			t.Errorf("%s owns %s: %v, %v; want %v", tc.user.Username, tc.ns.FullPath, got, err, tc.want)
+		}
+	}
+	if _, err := auth.OwnsNamespace(ctx, f.Store.Namespaces, f.owner.ID, 999999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a missing namespace: %v, want ErrNotFound", err)
+	}
+}
+
+// countingNamespaces counts Ancestors calls per namespace.
+type countingNamespaces struct {
+	store.Namespaces
+	calls map[int64]int
+}
+
+func (c *countingNamespaces) Ancestors(ctx context.Context, id int64) ([]store.Namespace, error) {
+	c.calls[id]++
+	return c.Namespaces.Ancestors(ctx, id)
+}
+
+func TestCachedAncestorsReadsEachNamespacesChainOnce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	counted := &countingNamespaces{Namespaces: f.Store.Namespaces, calls: map[int64]int{}}
+	nss := auth.CachedAncestors(counted)
+	for range 2 {
+		for _, p := range []*store.Project{f.private, f.internal, f.publicProj} {
+			if a, err := auth.ProjectAccess(ctx, nss, f.owner, p); err != nil || a != auth.WriteAccess {
+				t.Fatalf("owner on %s: %v, %v; want write access", p.FullPath, a, err)
+			}
+		}
+	}
+	if n := counted.calls[f.private.NamespaceID]; n != 1 || len(counted.calls) != 1 {
+		t.Errorf("Ancestors calls %v; want one, for the projects' namespace %d", counted.calls, f.private.NamespaceID)
+	}
+}
+
 func TestGitAccessByPersonalAccessTokensAndJobTokens(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

@@ -129,19 +129,7 @@ func (h *Handler) ownsNamespace(ctx context.Context, u *store.User, ns *store.Na
 	if u.Admin || ns.OwnerID == u.ID {
 		return true, nil
 	}
-	if ns.ParentID == 0 {
-		return false, nil
-	}
-	chain, err := h.st.Namespaces.Ancestors(ctx, ns.ID)
-	if err != nil {
-		return false, fmt.Errorf("reading the namespaces above %s: %w", ns.FullPath, err)
-	}
-	for _, n := range chain {
-		if n.OwnerID == u.ID {
-			return true, nil
-		}
-	}
-	return false, nil
+	return auth.OwnsNamespace(ctx, h.st.Namespaces, u.ID, ns.ID)
 }
 
 // namespace resolves the {id} path value to a namespace the caller administers;

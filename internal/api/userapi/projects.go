@@ -177,25 +177,6 @@ func (h *Handler) getProject(w http.ResponseWriter, r *http.Request) {
 	reply.JSON(w, http.StatusOK, h.projectEntity(p, ns))
 }
 
-// ancestorCache answers Ancestors from memory after the first call per namespace,
-// so that listing projects asks once per namespace, not once per project.
-type ancestorCache struct {
-	store.Namespaces
-	seen map[int64][]store.Namespace
-}
-
-func (c *ancestorCache) Ancestors(ctx context.Context, id int64) ([]store.Namespace, error) {
-	if chain, ok := c.seen[id]; ok {
-		return chain, nil
-	}
-	chain, err := c.Namespaces.Ancestors(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	c.seen[id] = chain
-	return chain, nil
-}
-
 // listProjects is GET /projects (filters: search, visibility, owned, membership):
 // the projects the caller may see, newest first. Anonymous callers see public ones.
 func (h *Handler) listProjects(w http.ResponseWriter, r *http.Request) {
@@ -234,7 +215,7 @@ func (h *Handler) listProjects(w http.ResponseWriter, r *http.Request) {
 			return h.st.Projects.ListProjects(ctx, store.ProjectQuery{Page: page})
 		})
 	} else {
-		nss := &ancestorCache{Namespaces: h.st.Namespaces, seen: map[int64][]store.Namespace{}}
+		nss := auth.CachedAncestors(h.st.Namespaces)
 		search = strings.ToLower(search)
 		var all []store.Project
 		all, err = scanAll(r.Context(), func(ctx context.Context, page store.Page) ([]store.Project, error) {
@@ -248,8 +229,10 @@ func (h *Handler) listProjects(w http.ResponseWriter, r *http.Request) {
 				if me == nil {
 					return false, nil
 				}
-				chain, err := nss.Ancestors(r.Context(), pr.NamespaceID)
-				return pr.CreatorID == me.ID || ownedBy(chain, me.ID), err
+				if pr.CreatorID == me.ID {
+					return true, nil
+				}
+				return auth.OwnsNamespace(r.Context(), nss, me.ID, pr.NamespaceID)
 			}
 			access, err := auth.ProjectAccess(r.Context(), nss, me, pr)
 			return access >= auth.ReadAccess, err
@@ -275,14 +258,4 @@ func (h *Handler) listProjects(w http.ResponseWriter, r *http.Request) {
 	}
 	h.setPageHeaders(w, r, pg, len(out), total)
 	reply.JSON(w, http.StatusOK, out)
-}
-
-// ownedBy reports whether user owns a namespace of the chain.
-func ownedBy(chain []store.Namespace, user int64) bool {
-	for _, n := range chain {
-		if n.OwnerID == user {
-			return true
-		}
-	}
-	return false
 }
