@@ -6,11 +6,15 @@ import (
 )
 
 // WithDefaults returns the default catalog with extra added: a type with a default's
-// tag replaces it, others come after the defaults in the order given. It is how a
-// server's --machine-types file and a runner's [[machine_types]] extend Defaults.
+// tag replaces it, others come after the defaults in the order given. A tag given
+// twice in extra is an error, as in NewCatalog. It is how a server's --machine-types
+// file and a runner's [[machine_types]] extend Defaults.
 func WithDefaults(extra []Type) (*Catalog, error) {
 	types := Defaults()
-	for _, t := range extra {
+	for k, t := range extra {
+		if slices.ContainsFunc(extra[:k], func(e Type) bool { return e.Tag == t.Tag }) {
+			return nil, fmt.Errorf("machine type %q is defined twice", t.Tag)
+		}
 		if i := slices.IndexFunc(types, func(d Type) bool { return d.Tag == t.Tag }); i >= 0 {
 			types[i] = t
 		} else {

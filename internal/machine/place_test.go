@@ -23,6 +23,11 @@ func TestWithDefaultsReplacesByTagAndAddsTheRest(t *testing.T) {
 	if _, err := WithDefaults([]Type{{Tag: "two-untagged", Untagged: true}}); err == nil {
 		t.Error("a second untagged type was accepted")
 	}
+	for _, twice := range []Type{a100, bigSmall} {
+		if _, err := WithDefaults([]Type{twice, a100, bigSmall}); err == nil || !strings.Contains(err.Error(), "defined twice") {
+			t.Errorf("%s given twice: %v, want an error saying it is defined twice", twice.Tag, err)
+		}
+	}
 }
 
 func TestPlaceSelectsTheTypeAndResolvesTheRequest(t *testing.T) {

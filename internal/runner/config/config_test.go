@@ -101,7 +101,9 @@ func TestLoadErrorsNameTheFileLineAndKey(t *testing.T) {
 		"no token":         {"[[runners]]\n url = \"http://x\"\n executor = \"shell\"\n", "token is empty"},
 		"bad environment":  {"[[runners]]\n url = \"http://x\"\n token = \"t\"\n executor = \"shell\"\n environment = [\"NOVALUE\"]\n", "environment[0] is not KEY=VALUE"},
 		"unknown machine":  {"[[runners]]\n url = \"http://x\"\n token = \"t\"\n executor = \"shell\"\n [runners.kiln]\n machine_type = \"huge\"\n", `kiln.machine_type "huge" is not a known machine type`},
-		"bad pull policy":  {"[[runners]]\n url = \"http://x\"\n token = \"t\"\n executor = \"docker\"\n [runners.docker]\n pull_policy = 3\n", "config.toml:"},
+		"a machine type twice": {"[[machine_types]]\n tag = \"saas-linux-small-amd64\"\n vcpu = 1\n[[machine_types]]\n tag = \"saas-linux-small-amd64\"\n vcpu = 2\n",
+			`machine type "saas-linux-small-amd64" is defined twice`},
+		"bad pull policy": {"[[runners]]\n url = \"http://x\"\n token = \"t\"\n executor = \"docker\"\n [runners.docker]\n pull_policy = 3\n", "config.toml:"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -85,7 +85,7 @@ func Parse(path string, data []byte) (*File, error) {
 		return nil, err
 	}
 	f := &File{Path: abs, Config: raw.Config, extraTypes: raw.MachineTypes}
-	if f.MachineTypes, err = catalog(raw.MachineTypes); err != nil {
+	if f.MachineTypes, err = machine.WithDefaults(raw.MachineTypes); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := f.check(); err != nil {
@@ -105,22 +105,6 @@ func unknownKey(path string, data []byte, k toml.Key) string {
 		}
 	}
 	return fmt.Sprintf("%s: unknown key %s", path, k.String())
-}
-
-func catalog(extra []machine.Type) (*machine.Catalog, error) {
-	types := machine.Defaults()
-	for _, t := range extra {
-		replaced := false
-		for i := range types {
-			if types[i].Tag == t.Tag {
-				types[i], replaced = t, true
-			}
-		}
-		if !replaced {
-			types = append(types, t)
-		}
-	}
-	return machine.NewCatalog(types)
 }
 
 // check fills in defaults and validates.
@@ -216,8 +200,7 @@ func (f *File) Save() error {
 func LoadOrEmpty(path string) (*File, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		abs, _ := filepath.Abs(path)
-		cat, _ := catalog(nil)
-		return &File{Path: abs, Config: Config{Concurrent: 1, CheckInterval: 3}, MachineTypes: cat}, nil
+		return &File{Path: abs, Config: Config{Concurrent: 1, CheckInterval: 3}, MachineTypes: machine.DefaultCatalog()}, nil
 	}
 	return Load(path)
 }
