@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -133,6 +134,12 @@ func runRegister(cmd *cobra.Command, path string, f registerFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.name == "" {
+		f.name, _ = os.Hostname()
+	}
+	if slices.ContainsFunc(file.Runners, func(r config.Runner) bool { return r.Name == f.name }) {
+		return fmt.Errorf("%s already has a runner named %q; give this one another --name", path, f.name)
+	}
 	systemID, err := config.SystemID(path)
 	if err != nil {
 		return err
@@ -140,9 +147,6 @@ func runRegister(cmd *cobra.Command, path string, f registerFlags) error {
 	client, err := newClient(f.url, nil)
 	if err != nil {
 		return err
-	}
-	if f.name == "" {
-		f.name, _ = os.Hostname()
 	}
 	info := agent.Info(f.executor, f.shell, f.machineType)
 	var id int64
@@ -180,11 +184,7 @@ func runRegister(cmd *cobra.Command, path string, f registerFlags) error {
 		r.Docker = &config.Docker{Image: f.dockerImage}
 	}
 	file.Runners = append(file.Runners, r)
-	err = file.Save()
-	if err == nil {
-		_, err = config.Load(path) // the entry must load back: catch bad flags now
-	}
-	if err != nil {
+	if err := file.Save(); err != nil { // refused when the entry would not load: bad flags
 		if legacy && !f.leaveRunner {
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()

@@ -80,6 +80,47 @@ func TestRunnerRegisterWithRegistrationTokenThenVerifyAndUnregister(t *testing.T
 	}
 }
 
+func TestRunnerRegisterRefusesASecondRunnerOfTheSameNameBeforeRegisteringIt(t *testing.T) {
+	s := protocoltest.New(t, protocoltest.Options{})
+	s.AddRegistrationToken("REG-TOKEN")
+	cfgPath := filepath.Join(t.TempDir(), "config.toml")
+	register := func() (string, error) {
+		return kilnRunner(context.Background(), t, "register", "-c", cfgPath, "-u", s.URL, "-r", "REG-TOKEN", "--executor", "shell")
+	}
+	if out, err := register(); err != nil { // named after the host, as the second one
+		t.Fatalf("%v\n%s", err, out)
+	}
+	host, _ := os.Hostname()
+	_, err := register()
+	if err == nil || !strings.Contains(err.Error(), "already has a runner named \""+host+"\"") || !strings.Contains(err.Error(), "--name") {
+		t.Errorf("a second runner of the same name: %v", err)
+	}
+	f, err := config.Load(cfgPath)
+	if err != nil || len(f.Runners) != 1 {
+		t.Fatalf("after the refused registration the config holds %v, %v; want it to load with one runner", f, err)
+	}
+	if n := len(s.Runners()); n != 1 {
+		t.Errorf("the coordinator has %d runners; the refused one was registered", n)
+	}
+}
+
+func TestRunnerRegisterWithAnEntryThatWouldNotLoadWritesNothingAndUnregistersAgain(t *testing.T) {
+	s := protocoltest.New(t, protocoltest.Options{})
+	s.AddRegistrationToken("REG-TOKEN")
+	cfgPath := filepath.Join(t.TempDir(), "config.toml")
+	_, err := kilnRunner(context.Background(), t, "register", "-c", cfgPath, "-u", s.URL, "-r", "REG-TOKEN",
+		"--executor", "shell", "--name", "bad-env", "--env", "NOVALUE")
+	if err == nil || !strings.Contains(err.Error(), "environment[0] is not KEY=VALUE") {
+		t.Errorf("--env NOVALUE: %v", err)
+	}
+	if _, err := os.Stat(cfgPath); !os.IsNotExist(err) {
+		t.Errorf("the refused entry was written: %v", err)
+	}
+	if n := len(s.Unregistered()); n != 1 {
+		t.Errorf("%d unregistrations; want the runner registered for the entry unregistered again", n)
+	}
+}
+
 func TestRunnerRunTakesAJobToItsEnd(t *testing.T) {
 	s := protocoltest.New(t, protocoltest.Options{})
 	r := s.AddRunner("glrt-cmd-run-token")

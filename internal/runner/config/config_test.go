@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -150,6 +152,44 @@ func TestSaveRoundTripsAndIsPrivate(t *testing.T) {
 	}
 	if _, ok := g.MachineTypes.Get("gpu-a100-80gb"); !ok {
 		t.Error("Save dropped the file's machine types")
+	}
+}
+
+func TestSaveRefusesWhatWouldNotLoadAndLeavesTheFileAsItWas(t *testing.T) {
+	p := write(t, sample)
+	before, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Runners = append(f.Runners, f.Runners[0]) // a second runner of the same name
+	if err := f.Save(); err == nil || !strings.Contains(err.Error(), "is used twice") {
+		t.Errorf("Save of two runners of one name: %v", err)
+	}
+	if after, _ := os.ReadFile(p); !bytes.Equal(after, before) {
+		t.Errorf("a refused Save changed the file:\n%s", after)
+	}
+	if _, err := Load(p); err != nil {
+		t.Errorf("the file no longer loads: %v", err)
+	}
+
+	fresh := filepath.Join(t.TempDir(), "config.toml")
+	g, err := LoadOrEmpty(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Runners = []Runner{{Name: "r", URL: "http://x", Token: "glrt-t", Executor: "kubernetes"}}
+	if err := g.Save(); err == nil || !strings.Contains(err.Error(), `executor "kubernetes"`) {
+		t.Errorf("Save of an unknown executor: %v", err)
+	}
+	if _, err := os.Stat(fresh); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused Save created the file: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(fresh), ".config-*")); len(left) > 0 {
+		t.Errorf("temporary files left behind: %v", left)
 	}
 }
 

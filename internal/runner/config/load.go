@@ -158,12 +158,17 @@ func (f *File) MachineType(r Runner) (*machine.Type, bool) {
 }
 
 // Save writes the file back to f.Path atomically with mode 0600 (it holds tokens),
-// its own [[machine_types]] included.
+// its own [[machine_types]] included. What it would write must load (Parse) first: a
+// configuration that would not, such as two runners of one name, is an error and the
+// file stays as it was.
 func (f *File) Save() error {
 	path := f.Path
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(withMachineTypes{Config: f.Config, MachineTypes: f.extraTypes}); err != nil {
 		return fmt.Errorf("encoding config: %w", err)
+	}
+	if _, err := Parse(path, buf.Bytes()); err != nil {
+		return fmt.Errorf("not writing a configuration that would not load: %w", err)
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
