@@ -265,21 +265,9 @@ func shortSHA(sha string) string {
 	return sha
 }
 
-var variableKey = func(k string) bool {
-	if k == "" || len(k) > 255 {
-		return false
-	}
-	for _, c := range k {
-		if !(c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
 func checkPipelineVariables(vs []store.PipelineVariable) error {
 	for i, v := range vs {
-		if !variableKey(v.Key) {
+		if !store.ValidVariableKey(v.Key) {
 			return newError(KindInvalid, nil, "variables[%d]: key %q must be 1 to 255 letters, digits or '_'", i, v.Key)
 		}
 		if v.VariableType != "" && v.VariableType != store.VariableEnv && v.VariableType != store.VariableFile {

@@ -25,6 +25,20 @@ type VariableOwner struct {
 	ID   int64
 }
 
+// ValidVariableKey reports whether key may name a CI/CD variable (GitLab's rule):
+// 1 to 255 letters, digits or '_'.
+func ValidVariableKey(key string) bool {
+	if key == "" || len(key) > 255 {
+		return false
+	}
+	for _, c := range []byte(key) {
+		if c != '_' && (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
 // Instance is the owner of instance-level variables.
 var Instance = VariableOwner{Kind: OwnerInstance}
 

@@ -82,3 +82,14 @@ func TestCheckChannel(t *testing.T) {
 		}
 	}
 }
+
+func TestAVariableKeyIsOneTo255LettersDigitsOrUnderscores(t *testing.T) {
+	for key, want := range map[string]bool{
+		"DEPLOY_TOKEN": true, "a1_": true, "_": true, strings.Repeat("K", 255): true,
+		"": false, strings.Repeat("K", 256): false, "MY-VAR": false, "A B": false, "CLÉ": false, "K=V": false,
+	} {
+		if got := ValidVariableKey(key); got != want {
+			t.Errorf("ValidVariableKey(%.20q) = %v, want %v", key, got, want)
+		}
+	}
+}

@@ -116,7 +116,7 @@ func readPipelineVariables(p params) ([]store.PipelineVariable, error) {
 		if err != nil {
 			return nil, badValue(field("variable_type"))
 		}
-		if !variableKey.MatchString(key) || len(key) > 255 {
+		if !store.ValidVariableKey(key) {
 			return nil, &paramError{field("key") + " can contain only letters, digits and '_'"}
 		}
 		out = append(out, store.PipelineVariable{Key: key, Value: value, VariableType: typ})

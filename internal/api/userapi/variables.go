@@ -18,8 +18,6 @@ var maskable = regexp.MustCompile(`^[A-Za-z0-9+/=_@:.~-]{8,}$`)
 const maskRule = "is invalid: a masked variable's value needs at least 8 characters, each a letter, a digit " +
 	"or one of + / = - _ @ : . ~ (no spaces or new lines)"
 
-var variableKey = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
-
 // variableLevel is one level of CI/CD variables: the instance (/admin/ci), a group
 // (/groups/:id) or a project (/projects/:id).
 type variableLevel struct {
@@ -200,7 +198,7 @@ func readVariable(p params, v *store.Variable) error {
 	switch {
 	case len(v.Key) > 255:
 		return fieldErr("key", "is too long (maximum is 255 characters)")
-	case !variableKey.MatchString(v.Key):
+	case !store.ValidVariableKey(v.Key):
 		return fieldErr("key", "can contain only letters, digits and '_'.")
 	case v.Masked && !maskable.MatchString(v.Value):
 		return fieldErr("value", maskRule)

@@ -28,8 +28,6 @@ func checkPath(field, p string) error {
 	return nil
 }
 
-var variableKey = regexp.MustCompile(`^[A-Za-z0-9_]{1,255}$`)
-
 func checkPlan(plan string) error {
 	if plan != machine.PlanFree && plan != machine.PlanPremium && plan != machine.PlanUltimate {
 		return fmt.Errorf("plan %q: %w: want free, premium or ultimate", plan, store.ErrInvalid)

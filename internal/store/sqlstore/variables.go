@@ -53,7 +53,7 @@ func checkVariable(v *store.Variable) error {
 	if err := checkOwner(v.Owner); err != nil {
 		return err
 	}
-	if !variableKey.MatchString(v.Key) {
+	if !store.ValidVariableKey(v.Key) {
 		return fmt.Errorf("variable key %q: %w: use up to 255 letters, digits and '_'", v.Key, store.ErrInvalid)
 	}
 	return checkOneOf("variable_type", v.VariableType, store.VariableEnv, store.VariableFile)
