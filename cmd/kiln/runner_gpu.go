@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,13 +25,19 @@ type runnerGPUs struct {
 	host device.Host
 	reg  prometheus.Registerer
 	log  *slog.Logger
+	// keepers maps each physical GPU (by UUID; a MIG slice counts as its parent) that a
+	// runner of this file may lease to that runner and its state directory.
+	keepers map[string]keeper
 }
+
+// keeper is the runner whose leases of a GPU are recorded in stateDir.
+type keeper struct{ runner, stateDir string }
 
 func newRunnerGPUs(open hostOpener, reg prometheus.Registerer, log *slog.Logger) *runnerGPUs {
 	if open == nil {
 		open = gpu.OpenHost
 	}
-	return &runnerGPUs{open: open, reg: reg, log: log}
+	return &runnerGPUs{open: open, reg: reg, log: log, keepers: map[string]keeper{}}
 }
 
 func (g *runnerGPUs) openHost(ctx context.Context) (device.Host, error) {
@@ -84,12 +91,18 @@ func (g *runnerGPUs) provider(ctx context.Context, rc config.Runner, mt *machine
 	if stateDir == "" {
 		stateDir = gpuStateDir()
 	}
+	if abs, err := filepath.Abs(stateDir); err == nil {
+		stateDir = abs
+	}
 	log := g.log.With("runner", rc.Name)
 	p, err := provider.Open(ctx, host, provider.Config{Executor: rc.Executor, Injection: k.Injection,
 		StateDir: stateDir, RunnerID: rc.Name, CDISpecDirs: k.CDISpecDirs, Only: k.Selection(),
 		ServicesGetGPUs: k.ServicesGPUs, SampleInterval: k.Interval(), MachineType: mt, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("GPUs (state directory %s): %w", stateDir, err)
+	}
+	if err := g.claim(rc.Name, stateDir, p.Manager().Inventory()); err != nil {
+		return nil, err
 	}
 	if err := prometheus.WrapRegistererWith(prometheus.Labels{"runner": rc.Name}, g.reg).Register(p.Collector()); err != nil {
 		return nil, fmt.Errorf("registering GPU metrics: %w", err)
@@ -103,4 +116,28 @@ func (g *runnerGPUs) provider(ctx context.Context, rc config.Runner, mt *machine
 			"machine_type", mt.Tag, "jobs_at_once", limit, "gpu_jobs_possible", n)
 	}
 	return p, nil
+}
+
+// claim records that runner may lease inv's GPUs with its leases in stateDir. Leases
+// are exclusive only among runners sharing a state directory, so two runners of one
+// file that may lease the same GPU but record it in different directories are refused:
+// they would hand that GPU to two jobs at once.
+func (g *runnerGPUs) claim(runner, stateDir string, inv device.Inventory) error {
+	for _, u := range inv.GPUs {
+		physical := u.UUID
+		if u.MIG != nil {
+			physical = u.MIG.ParentUUID
+		}
+		k, ok := g.keepers[physical]
+		if !ok {
+			g.keepers[physical] = keeper{runner: runner, stateDir: stateDir}
+			continue
+		}
+		if k.stateDir != stateDir {
+			return fmt.Errorf("GPU %d (%s) may be leased by runner %q with its leases in %s and by this runner with "+
+				"its leases in %s: two jobs could hold it at once; give both runners one [runners.kiln] state_dir, "+
+				"or split the GPUs between them with [runners.kiln] gpus", u.Index, physical, k.runner, k.stateDir, stateDir)
+		}
+	}
+	return nil
 }

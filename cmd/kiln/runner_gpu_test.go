@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -248,5 +249,80 @@ func TestRunnerRunRequeuesAJobWhoseGPUFailsAndGPUListShowsTheQuarantine(t *testi
 	text, _ := runKiln(t, "gpu", "list", "--state-dir", r.state)
 	if !strings.Contains(text, bad) || !strings.Contains(text, "kiln gpu release-quarantine UUID") {
 		t.Errorf("kiln gpu list does not show the quarantine:\n%s", text)
+	}
+}
+
+// twoGPURunners is a config.toml with two shell runners serving one 1-GPU machine type;
+// each %s pair is a runner's GPU selection and state directory.
+const twoGPURunners = `concurrent = 8
+log_level = "error"
+
+[[machine_types]]
+  tag = "gpu-a100-test"
+  vcpu = 2
+  memory_bytes = 8000000000
+  [machine_types.gpu]
+    count = 1
+` + `
+[[runners]]
+  name = "left"
+  url = "%[1]s"
+  token = "%[2]s"
+  executor = "shell"
+  [runners.kiln]
+    machine_type = "gpu-a100-test"
+    gpus = "%[3]s"
+    state_dir = "%[4]s"
+
+[[runners]]
+  name = "right"
+  url = "%[1]s"
+  token = "%[2]s"
+  executor = "shell"
+  [runners.kiln]
+    machine_type = "gpu-a100-test"
+    gpus = "%[5]s"
+    state_dir = "%[6]s"
+`
+
+// runTwoGPURunners runs the two runners for a moment and returns why they stopped
+// (nil when they ran until told to stop).
+func runTwoGPURunners(t *testing.T, leftGPUs, leftState, rightGPUs, rightState string) error {
+	t.Helper()
+	coord := protocoltest.New(t, protocoltest.Options{})
+	token := coord.AddRunner("glrt-two-gpu-runners-token").Token
+	path := filepath.Join(t.TempDir(), "config.toml")
+	text := fmt.Sprintf(twoGPURunners, coord.URL, token, leftGPUs, leftState, rightGPUs, rightState)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host := nvmltest.NewDGXA100()
+	open := func(context.Context, *slog.Logger) (device.Host, error) { return nvmlhost.Open(host, nil) }
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := runRunnerWith(ctx, path, open)
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return nil
+	}
+	return err
+}
+
+func TestRunnersThatMayLeaseOneGPUMustShareTheirStateDirectory(t *testing.T) {
+	shared := t.TempDir()
+	if err := runTwoGPURunners(t, "all", shared, "all", shared); err != nil {
+		t.Errorf("two runners sharing a state directory: %v", err)
+	}
+	if err := runTwoGPURunners(t, "0,1,2,3", t.TempDir(), "4,5,6,7", t.TempDir()); err != nil {
+		t.Errorf("two runners with their own GPUs and state directories: %v", err)
+	}
+	left, right := t.TempDir(), t.TempDir()
+	err := runTwoGPURunners(t, "0,1", left, "1,2", right)
+	if err == nil {
+		t.Fatal("two runners that may both lease GPU 1 with leases in different directories were allowed to run")
+	}
+	for _, want := range []string{`runner right`, `GPU 1`, `"left"`, left, right, "state_dir"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal does not name %q: %v", want, err)
+		}
 	}
 }
