@@ -129,8 +129,8 @@ func runExec(cmd *cobra.Command, f execFlags, jobs []string) error {
 		fmt.Fprintln(stdout, errors.Unwrap(err))
 		return writeEmptyReport(f.report, stderr)
 	case err != nil:
-		if diags := ci.AsDiagnostics(err); len(diags) > 0 {
-			for _, d := range diags {
+		if de := (*ci.DiagnosticsError)(nil); errors.As(err, &de) {
+			for _, d := range de.Diagnostics {
 				fmt.Fprintln(stderr, d.String())
 			}
 			return usage("%s is invalid", f.file)

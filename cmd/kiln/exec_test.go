@@ -155,16 +155,17 @@ func TestExecExitStatus(t *testing.T) {
 		args []string
 		code int
 		says string
+		not  string // what the output must not say
 	}{
-		{"a failing pipeline", nil, exitPipelineFailed, "Pipeline failed"},
-		{"only a passing job", []string{"ok"}, 0, "Pipeline passed"},
-		{"an unknown job", []string{"nope"}, exitUsage, `job "nope" could not be found; the jobs are: fail, ok`},
-		{"an invalid configuration", []string{"--file", "invalid.yml"}, exitUsage, "invalid.yml"},
-		{"a pipeline filtered out by workflow:rules", []string{"--file", "filtered.yml"}, 0, "Pipeline filtered out by workflow rules."},
-		{"an unknown machine type", []string{"--machine-type", "huge"}, exitUsage, `--machine-type "huge" is not a machine type`},
-		{"an unknown executor", []string{"--executor", "podman"}, exitUsage, `--executor "podman" is not shell or docker`},
-		{"a bad variable", []string{"--variable", "NOEQUALS"}, exitUsage, `--variable "NOEQUALS" is not KEY=VALUE`},
-		{"a missing file", []string{"--file", "nope.yml"}, exitUsage, "nope.yml could not be found"},
+		{"a failing pipeline", nil, exitPipelineFailed, "Pipeline failed", ""},
+		{"only a passing job", []string{"ok"}, 0, "Pipeline passed", ""},
+		{"an unknown job", []string{"nope"}, exitUsage, `job "nope" could not be found; the jobs are: fail, ok`, "is invalid"},
+		{"an invalid configuration", []string{"--file", "invalid.yml"}, exitUsage, "invalid.yml", ""},
+		{"a pipeline filtered out by workflow:rules", []string{"--file", "filtered.yml"}, 0, "Pipeline filtered out by workflow rules.", ""},
+		{"an unknown machine type", []string{"--machine-type", "huge"}, exitUsage, `--machine-type "huge" is not a machine type`, ""},
+		{"an unknown executor", []string{"--executor", "podman"}, exitUsage, `--executor "podman" is not shell or docker`, ""},
+		{"a bad variable", []string{"--variable", "NOEQUALS"}, exitUsage, `--variable "NOEQUALS" is not KEY=VALUE`, ""},
+		{"a missing file", []string{"--file", "nope.yml"}, exitUsage, "nope.yml could not be found", "is invalid"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -175,6 +176,9 @@ func TestExecExitStatus(t *testing.T) {
 			}
 			if !strings.Contains(out, c.says) {
 				t.Errorf("output does not say %q:\n%s", c.says, out)
+			}
+			if c.not != "" && strings.Contains(out, c.not) {
+				t.Errorf("output says %q:\n%s", c.not, out)
 			}
 		})
 	}
