@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -81,7 +82,7 @@ func parseYAML(file string, data []byte, lim Limits) (yamlDoc, Diagnostics) {
 			break
 		}
 		if err != nil {
-			d.add(yamlError(file, err))
+			d.add(yamlError(file, data, err))
 			return yamlDoc{}, d.list
 		}
 		docs = append(docs, &n)
@@ -106,7 +107,7 @@ func parseYAML(file string, data []byte, lim Limits) (yamlDoc, Diagnostics) {
 				return yamlDoc{}, d.list
 			}
 			if len(docs) > 2 {
-				d.warnf(Pos{File: file, Line: docs[2].Line}, "%s has more than two YAML documents; only the spec: header and the first configuration document are read", file)
+				d.warnf(Pos{File: file, Line: docs[2].Line, Column: docs[2].Column}, "%s has more than two YAML documents; only the spec: header and the first configuration document are read", file)
 			}
 		} else {
 			d.warnf(Pos{File: file, Line: docs[1].Line, Column: docs[1].Column}, "%s has more than one YAML document; only the first is read, as GitLab does", file)
@@ -119,14 +120,37 @@ func parseYAML(file string, data []byte, lim Limits) (yamlDoc, Diagnostics) {
 	return out, d.list
 }
 
-func yamlError(file string, err error) Diagnostic {
+// yamlError turns a parse error into a diagnostic. The YAML library names only the
+// line; the column is that line's first character that is not blank, so that the
+// diagnostic still reads file:line:column and points into the line.
+func yamlError(file string, data []byte, err error) Diagnostic {
 	msg := err.Error()
 	p := Pos{File: file}
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
+		p.Column = firstColumn(data, p.Line)
 		msg = m[2]
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
 	return Diagnostic{Severity: SeverityError, Pos: p, Message: "invalid YAML: " + msg}
+}
+
+// firstColumn is the 1-based column of the first character of line (1-based) in data
+// that is not a space or a tab; 1 for a blank line or one past the end.
+func firstColumn(data []byte, line int) int {
+	for i := 1; i < line; i++ {
+		nl := bytes.IndexByte(data, '\n')
+		if nl < 0 {
+			return 1
+		}
+		data = data[nl+1:]
+	}
+	if nl := bytes.IndexByte(data, '\n'); nl >= 0 {
+		data = data[:nl]
+	}
+	if i := bytes.IndexFunc(data, func(r rune) bool { return r != ' ' && r != '\t' }); i >= 0 {
+		return 1 + utf8.RuneCount(data[:i])
+	}
+	return 1
 }

@@ -140,6 +140,13 @@ func TestYAMLSyntaxErrorsNameTheLine(t *testing.T) {
 	if !diags.HasErrors() || diags[0].Line != 2 || !strings.HasPrefix(diags[0].Message, "invalid YAML") {
 		t.Errorf("want a YAML error at line 2, got %v", diags)
 	}
+	if diags[0].Column != 3 {
+		t.Errorf("a YAML error's column is its line's first character (3), got %v", diags[0])
+	}
+	_, diags = parseYAML("f.yml", []byte("a:\n\t\tb: c\n"), Limits{})
+	if !diags.HasErrors() || diags[0].Pos.String() != "f.yml:2:3" {
+		t.Errorf("a tab-indented line: want f.yml:2:3, got %v", diags)
+	}
 }
 
 func TestYAMLKnowsOnlyTheReferenceTag(t *testing.T) {
@@ -164,5 +171,13 @@ func TestDiagnosticsPrintAsFileLineColumn(t *testing.T) {
 	d := Diagnostic{Severity: SeverityError, Pos: Pos{File: ".gitlab-ci.yml", Line: 3, Column: 5}, Message: "jobs:build script can't be blank"}
 	if got := d.String(); got != ".gitlab-ci.yml:3:5: error: jobs:build script can't be blank" {
 		t.Errorf("got %q", got)
+	}
+	for pos, want := range map[Pos]string{
+		{File: "f.yml", Line: 3}: "f.yml:3: error: x",
+		{File: "f.yml"}:          "f.yml: error: x",
+	} {
+		if got := (Diagnostic{Severity: SeverityError, Pos: pos, Message: "x"}).String(); got != want {
+			t.Errorf("an unknown column or line is left out, not printed as 0: got %q, want %q", got, want)
+		}
 	}
 }
