@@ -9,7 +9,12 @@ var jobKeys = []string{"image", "services", "before_script", "after_script", "ho
 	"manual_confirmation", "dependencies", "artifacts", "environment", "release", "coverage", "retry",
 	"parallel", "interruptible", "resource_group", "trigger", "inherit", "publish", "pages"}
 
-var jobWhen = []string{"on_success", "on_failure", "always", "never", "manual", "delayed"}
+// ruleWhen are the values of rules:when; jobWhen those of a job's own when (GitLab's
+// Job::ALLOWED_WHEN: never only in rules, which the decoder explains).
+var (
+	ruleWhen = []string{"on_success", "on_failure", "always", "never", "manual", "delayed"}
+	jobWhen  = []string{"on_success", "on_failure", "always", "manual", "delayed"}
+)
 
 // projectPathRE is the schema's pattern for a project path or a variable.
 var projectPathRE = regexp.MustCompile(`(?:\S/\S|\$\S+)`)
@@ -70,7 +75,9 @@ func (c checker) job(v *Value, name string) {
 		case "allow_failure":
 			c.allowFailure(val, where+" allow_failure")
 		case "when":
-			c.enum(val, where+" when", jobWhen...)
+			if !val.IsString() || val.Str != "never" {
+				c.enum(val, where+" when", jobWhen...)
+			}
 		case "start_in":
 			c.str(val, where+" start_in", 1)
 		case "manual_confirmation", "resource_group", "publish":

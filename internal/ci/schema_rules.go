@@ -27,7 +27,7 @@ func (c checker) rules(v *Value, where string) {
 				c.rulesVariables(x, w+":variables")
 			}
 			if x := r.Get("when"); r.Has("when") {
-				c.enum(x, w+" when", jobWhen...)
+				c.enum(x, w+" when", ruleWhen...)
 			}
 			if x := r.Get("start_in"); r.Has("start_in") {
 				c.str(x, w+" start_in", 1)
