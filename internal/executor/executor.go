@@ -249,3 +249,18 @@ func MergeEnv(env, override []string) []string {
 	}
 	return append(out, override...)
 }
+
+// SafeName keeps a name (a step's, a runner's, a service alias) usable in file,
+// container and network names: ASCII letters, digits, "_" and "-" stay, every other
+// character becomes "_", and an empty name becomes "script".
+func SafeName(s string) string {
+	if s == "" {
+		return "script"
+	}
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
+			return r
+		}
+		return '_'
+	}, s)
+}

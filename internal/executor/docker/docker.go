@@ -331,7 +331,7 @@ func (e *Environment) labels(role string) map[string]string {
 // scriptDirPrefix starts the names of the script directories of a runner's jobs:
 // the prefix, then the job id, a dash and random characters.
 func scriptDirPrefix(runnerID string) string {
-	return "kiln-docker-" + sanitizeName(runnerID) + "."
+	return "kiln-docker-" + executor.SafeName(runnerID) + "."
 }
 
 // tempDir is the configured directory for script files.

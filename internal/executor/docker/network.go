@@ -10,6 +10,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/kiln-ci/kiln/internal/executor"
 )
 
 // A job's own network, and how it stays off the job's critical path:
@@ -157,7 +159,7 @@ func (e *Executor) makeSpare(ctx context.Context, runner, image string) error {
 	labels := func(role string) map[string]string {
 		return map[string]string{LabelManaged: "true", LabelRunner: runner, LabelRole: role, LabelSpare: e.id}
 	}
-	sp := spare{network: "kiln-spare-" + sanitizeName(runner) + "-" + randomID()}
+	sp := spare{network: "kiln-spare-" + executor.SafeName(runner) + "-" + randomID()}
 	if _, err := e.cli.NetworkCreate(ctx, sp.network, network.CreateOptions{Driver: "bridge", Labels: labels("network")}); err != nil {
 		e.spares.unreserve(runner)
 		return fmt.Errorf("making a spare network: %w", err)

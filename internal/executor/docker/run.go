@@ -290,7 +290,7 @@ func (e *Environment) writeScript(cmd executor.Command) (string, string, error) 
 		return "", "", fmt.Errorf("running %s: environment was cleaned up", cmd.Name)
 	}
 	e.runs++
-	name := fmt.Sprintf("%03d-%s.sh", e.runs, sanitizeName(cmd.Name))
+	name := fmt.Sprintf("%03d-%s.sh", e.runs, executor.SafeName(cmd.Name))
 	p := filepath.Join(e.scriptDir, name)
 	// Readable by whatever user the image runs as; the directory above is private.
 	if err := os.WriteFile(p, []byte(cmd.Script), 0o644); err != nil {
@@ -365,17 +365,4 @@ func (s *stickyWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
-}
-
-// sanitizeName keeps a step name usable in file and container names.
-func sanitizeName(s string) string {
-	if s == "" {
-		return "script"
-	}
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
-			return r
-		}
-		return '_'
-	}, s)
 }

@@ -63,7 +63,7 @@ func (e *Environment) startServices(ctx context.Context, out io.Writer) error {
 		netcfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			e.network: {Aliases: s.aliases},
 		}}
-		name := e.name(fmt.Sprintf("service-%d-%s", i, sanitizeName(s.aliases[0])))
+		name := e.name(fmt.Sprintf("service-%d-%s", i, executor.SafeName(s.aliases[0])))
 		created, err := e.ex.cli.ContainerCreate(ctx, cfg, host, netcfg, (*ocispec.Platform)(nil), name)
 		if err != nil {
 			return fmt.Errorf("service %s: creating container: %w", s.Name, err)

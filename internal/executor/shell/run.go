@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -126,7 +125,7 @@ func (e *Environment) writeScript(cmd executor.Command) (string, error) {
 		return "", fmt.Errorf("running %s: environment was cleaned up", cmd.Name)
 	}
 	e.runs++
-	name := fmt.Sprintf("%03d-%s.sh", e.runs, sanitizeName(cmd.Name))
+	name := fmt.Sprintf("%03d-%s.sh", e.runs, executor.SafeName(cmd.Name))
 	path := filepath.Join(e.scriptDir, name)
 	if err := os.WriteFile(path, []byte(cmd.Script), 0o600); err != nil {
 		return "", fmt.Errorf("running %s: writing script: %w", cmd.Name, err)
@@ -244,17 +243,4 @@ func exitCode(ps *os.ProcessState) int {
 		return -1
 	}
 	return ps.ExitCode()
-}
-
-// sanitizeName keeps a step name usable in a file name.
-func sanitizeName(s string) string {
-	if s == "" {
-		return "script"
-	}
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
-			return r
-		}
-		return '_'
-	}, s)
 }
