@@ -38,16 +38,18 @@ func (dc decoder) normalizeNeeds(j *JobConfig, ix *jobIndex) {
 	}
 	if j.HasDeps {
 		var deps []string
-		for _, d := range j.Dependencies {
+		var at []Pos
+		for k, d := range j.Dependencies {
+			pos := j.dependencyPosition(k)
 			if inst, ok := ix.parallel[d]; ok {
 				for _, i := range inst {
-					deps = append(deps, i.Name)
+					deps, at = append(deps, i.Name), append(at, pos)
 				}
 				continue
 			}
-			deps = append(deps, d)
+			deps, at = append(deps, d), append(at, pos)
 		}
-		j.Dependencies = deps
+		j.Dependencies, j.dependencyPos = deps, at
 	}
 }
 
@@ -138,11 +140,11 @@ func (dc decoder) checkJobs(jobs []*JobConfig, ix *jobIndex, docPos Pos) {
 	}
 	for _, j := range jobs {
 		if ix.stageIndex(j.Stage) < 0 {
-			dc.d.errorf(j.Pos, "%s job: chosen stage %s does not exist; available stages are %s", j.Name, j.Stage, strings.Join(ix.stages, ", "))
+			dc.d.errorf(j.StagePos, "%s job: chosen stage %s does not exist; available stages are %s", j.Name, j.Stage, strings.Join(ix.stages, ", "))
 			continue
 		}
-		for _, d := range j.Dependencies {
-			dc.checkDependency(j, d, "dependency", false, j.Pos, ix)
+		for k, d := range j.Dependencies {
+			dc.checkDependency(j, d, "dependency", false, j.dependencyPosition(k), ix)
 		}
 		dc.checkNeeds(j, j.Needs, ix)
 		for _, r := range j.Rules {
@@ -152,18 +154,30 @@ func (dc decoder) checkJobs(jobs []*JobConfig, ix *jobIndex, docPos Pos) {
 		}
 		if j.HasDeps && len(j.Needs) > 0 {
 			var missing []string
-			for _, d := range j.Dependencies {
+			pos := j.Pos
+			for k, d := range j.Dependencies {
 				if !slices.ContainsFunc(j.Needs, func(n Need) bool { return n.Job == d }) {
+					if missing == nil {
+						pos = j.dependencyPosition(k)
+					}
 					missing = append(missing, d)
 				}
 			}
 			if len(missing) > 0 {
-				dc.d.errorf(j.Pos, "jobs:%s dependencies the %s should be part of needs", j.Name, strings.Join(missing, ", "))
+				dc.d.errorf(pos, "jobs:%s dependencies the %s should be part of needs", j.Name, strings.Join(missing, ", "))
 			}
 		}
 		dc.checkOnStop(j, ix)
 	}
 	dc.checkCycles(jobs)
+}
+
+// dependencyPosition is where the k-th dependency was written, or the job's position.
+func (j *JobConfig) dependencyPosition(k int) Pos {
+	if k < len(j.dependencyPos) && j.dependencyPos[k].Line > 0 {
+		return j.dependencyPos[k]
+	}
+	return j.Pos
 }
 
 func (dc decoder) checkNeeds(j *JobConfig, needs []Need, ix *jobIndex) {

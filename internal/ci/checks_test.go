@@ -54,10 +54,30 @@ func TestLoadRefusesWhatGitLabRefuses(t *testing.T) {
 }
 
 func TestLoadDiagnosticsPointAtTheOffendingLine(t *testing.T) {
-	_, diags := Load(repo("build:\n  script: make\ntest:\n  stage: nope\n  script: x\n"), DefaultFile, LoadOptions{})
-	errs := diags.Errors()
-	if len(errs) != 1 || errs[0].File != DefaultFile || errs[0].Line != 3 || errs[0].Column != 1 {
-		t.Errorf("want one error at .gitlab-ci.yml:3:1, got %v", errs)
+	for name, tc := range map[string]struct{ yaml, at, want string }{
+		"unknown stage, at the stage": {
+			"build:\n  script: make\ntest:\n  stage: nope\n  script: x\n",
+			".gitlab-ci.yml:4:10", "chosen stage nope does not exist"},
+		"unknown stage from a template, at the template's stage": {
+			".t:\n  stage: nope\ntest:\n  extends: .t\n  script: x\n",
+			".gitlab-ci.yml:2:10", "test job: chosen stage nope does not exist"},
+		"undefined dependency, at the dependency": {
+			"a:\n  script: x\nb:\n  script: x\n  dependencies:\n    - a\n    - c\n",
+			".gitlab-ci.yml:7:7", "b job: undefined dependency: c"},
+		"dependency of a parallel job in a later stage, at the dependency": {
+			"a:\n  script: x\n  dependencies: [p]\np:\n  stage: deploy\n  parallel: 2\n  script: x\n",
+			".gitlab-ci.yml:3:18", "a job: dependency p 1/2 is not defined in current or prior stages"},
+		"dependency outside needs, at the first one missing": {
+			"a:\n  script: x\nb:\n  script: x\nc:\n  script: x\n  needs: [a]\n  dependencies: [a, b]\n",
+			".gitlab-ci.yml:8:21", "jobs:c dependencies the b should be part of needs"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, diags := Load(repo(tc.yaml), DefaultFile, LoadOptions{})
+			errs := diags.Errors()
+			if len(errs) == 0 || errs[0].Pos.String() != tc.at || !strings.Contains(errs[0].Message, tc.want) {
+				t.Errorf("want %q at %s, got %v", tc.want, tc.at, errs)
+			}
+		})
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 // job entry checks beyond the schema.
 func (dc decoder) job(name string, pos Pos, v *Value) *JobConfig {
 	where := "jobs:" + name
-	j := &JobConfig{Name: name, BaseName: name, Pos: pos, Stage: "test", When: "on_success"}
+	j := &JobConfig{Name: name, BaseName: name, Pos: pos, Stage: "test", StagePos: pos, When: "on_success"}
 	if len(name) > 255 {
 		dc.d.errorf(pos, "%s name is too long (maximum is 255 characters)", where)
 	}
@@ -18,7 +18,7 @@ func (dc decoder) job(name string, pos Pos, v *Value) *JobConfig {
 	}
 	if s := v.Get("stage"); v.Has("stage") {
 		if s.IsString() {
-			j.Stage = s.Str
+			j.Stage, j.StagePos = s.Str, s.Pos
 		} else {
 			dc.d.errorf(s.Pos, "%s stage config should be a string", where)
 		}
@@ -79,6 +79,9 @@ func (dc decoder) job(name string, pos Pos, v *Value) *JobConfig {
 	if x := v.Get("dependencies"); v.Has("dependencies") {
 		j.HasDeps = true
 		j.Dependencies, _ = x.Strings()
+		for _, d := range x.Items {
+			j.dependencyPos = append(j.dependencyPos, d.Pos)
+		}
 	}
 	if x := v.Get("artifacts"); x.IsMap() {
 		a := dc.artifacts(x)

@@ -207,6 +207,8 @@ type JobConfig struct {
 	BaseName string
 	Pos      Pos
 	Stage    string
+	// StagePos is where stage was written (Pos when the job sets none).
+	StagePos Pos
 
 	BeforeScript, Script, AfterScript []string
 	Image                             *Image
@@ -222,13 +224,15 @@ type JobConfig struct {
 	HasRules     bool
 	Only, Except *Filter
 
-	When          string // on_success, on_failure, always, manual or delayed
-	StartIn       time.Duration
-	AllowFailure  AllowFailure
-	Needs         []Need
-	HasNeeds      bool
-	Dependencies  []string
-	HasDeps       bool
+	When         string // on_success, on_failure, always, manual or delayed
+	StartIn      time.Duration
+	AllowFailure AllowFailure
+	Needs        []Need
+	HasNeeds     bool
+	Dependencies []string
+	HasDeps      bool
+	// dependencyPos is where each of Dependencies was written.
+	dependencyPos []Pos
 	Artifacts     *Artifacts
 	Cache         []Cache
 	Retry         Retry
