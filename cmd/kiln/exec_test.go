@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,6 +125,22 @@ deploy:
 	}
 	if rep.Status != "success" || len(rep.Jobs) != 3 {
 		t.Fatalf("report = %s", b)
+	}
+	// The report has exactly the keys, no more, no fewer.
+	var shape struct {
+		Top  map[string]json.RawMessage
+		Jobs []map[string]json.RawMessage
+	}
+	_ = json.Unmarshal(b, &shape.Top)
+	_ = json.Unmarshal(shape.Top["jobs"], &shape.Jobs)
+	if got := slices.Sorted(maps.Keys(shape.Top)); !slices.Equal(got, []string{"jobs", "status"}) {
+		t.Errorf("report's keys are %v, want [jobs status]", got)
+	}
+	wantKeys := []string{"allow_failure", "artifacts", "duration_s", "exit_code", "failure_reason", "name", "stage", "status"}
+	for i, j := range shape.Jobs {
+		if got := slices.Sorted(maps.Keys(j)); !slices.Equal(got, wantKeys) {
+			t.Errorf("job %d's keys are %v, want %v", i, got, wantKeys)
+		}
 	}
 	build, flaky, deploy := rep.Jobs[0], rep.Jobs[1], rep.Jobs[2]
 	if build.Name != "build" || build.Status != "success" || len(build.Artifacts) != 2 || build.Artifacts[1] != "out/a.txt" || build.DurationS == nil {

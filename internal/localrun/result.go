@@ -14,7 +14,9 @@ import (
 	"github.com/kiln-ci/kiln/internal/runner"
 )
 
-// Result is how a local pipeline ended; its JSON form is `kiln exec --report`'s.
+// Result is how a local pipeline ended; its JSON form is `kiln exec --report`'s,
+// exactly the keys the issue gives: {"status", "jobs": [{"name", "stage", "status",
+// "allow_failure", "exit_code", "failure_reason", "duration_s", "artifacts"}]}.
 // Statuses are GitLab's words: success, failed, canceled, skipped, manual.
 type Result struct {
 	Status string      `json:"status"`
@@ -39,11 +41,11 @@ type JobResult struct {
 	// Artifacts are the files the job uploaded, relative to the project directory.
 	Artifacts []string `json:"artifacts"`
 	// Message says why the job failed, or why it did not run.
-	Message string `json:"message,omitempty"`
+	Message string `json:"-"`
 	// Coverage is the job's coverage, extracted with its coverage keyword.
-	Coverage *float64 `json:"coverage,omitempty"`
+	Coverage *float64 `json:"-"`
 	// Retries counts the attempts before the last.
-	Retries int `json:"retries,omitempty"`
+	Retries int `json:"-"`
 	// ID is the last attempt's CI_JOB_ID (0 when it never ran).
 	ID int64 `json:"-"`
 	// Outcome is the runner's outcome of the last attempt (nil when it never ran).
