@@ -79,12 +79,33 @@ func TestAJobPastItsTimeoutIsFailedByTheCoordinatorToo(t *testing.T) {
 }
 
 func TestHostedMachineTypesCapTimeoutsAtThreeHours(t *testing.T) {
-	e, p := setup(t, coordinatortest.SQLite, machine.PlanFree, "long:\n  timeout: 5h\n  script: [x]\n")
+	clock := storetest.NewClock()
+	e, p := setup(t, coordinatortest.SQLite, machine.PlanFree, "long:\n  timeout: 5h\n  script: [x]\n", withClock(clock))
+	ctx := context.Background()
 	r := small(t, e)
 	own, _ := e.Runner(t, coordinator.CreateRunnerRequest{RunUntagged: true, MaximumTimeout: 1800})
-	e.CreatePipeline(t, p, "main")
-	if j := e.MustTake(t, r, nil); j.RunnerInfo.Timeout != 3*3600 {
-		t.Errorf("hosted timeout %d, want 10800", j.RunnerInfo.Timeout)
+	pl := e.CreatePipeline(t, p, "main")
+	job := e.MustTake(t, r, nil)
+	if job.RunnerInfo.Timeout != 3*3600 {
+		t.Errorf("hosted timeout %d, want 10800", job.RunnerInfo.Timeout)
+	}
+	// The coordinator enforces the cap too, not the 5 h the job asks for: a runner
+	// that keeps reporting past 3 h (and the grace) has its job failed.
+	for _, step := range []struct {
+		advance time.Duration
+		want    store.Status
+	}{{3*time.Hour + coordinator.TimeoutGrace, store.StatusRunning}, {time.Minute, store.StatusFailed}} {
+		clock.Advance(step.advance)
+		if err := e.Store.Jobs.TouchJob(ctx, job.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.Service.Reap(ctx)
+		if j := e.Jobs(t, pl.ID)["long"]; j.Status != step.want {
+			t.Fatalf("%s after the start: job %s, want %s", clock.Now().Sub(j.StartedAt), j.Status, step.want)
+		}
+	}
+	if j := e.Jobs(t, pl.ID)["long"]; j.FailureReason != protocol.FailureJobExecutionTimeout {
+		t.Errorf("failure reason %q, want %s", j.FailureReason, protocol.FailureJobExecutionTimeout)
 	}
 	e.CreatePipeline(t, p, "main")
 	if j := e.MustTake(t, own, nil); j.RunnerInfo.Timeout != 1800 {
