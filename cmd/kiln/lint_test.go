@@ -64,7 +64,7 @@ func TestLintReportsErrorsWithFileLineColumnAndExits1(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	want := "ci/jobs.yml:3:1: error: test job: chosen stage nope does not exist; available stages are .pre, build, test, deploy, .post"
+	want := "ci/jobs.yml:4:10: error: test job: chosen stage nope does not exist; available stages are .pre, build, test, deploy, .post"
 	if !strings.Contains(out, want) || !strings.Contains(out, "is invalid: 1 error") {
 		t.Errorf("output:\n%s\nwant a line %q", out, want)
 	}
