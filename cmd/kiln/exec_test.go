@@ -182,6 +182,7 @@ func TestExecExitStatus(t *testing.T) {
 		{"an unknown machine type", []string{"--machine-type", "huge"}, exitUsage, `--machine-type "huge" is not a machine type`, ""},
 		{"an unknown executor", []string{"--executor", "podman"}, exitUsage, `--executor "podman" is not shell or docker`, ""},
 		{"a bad variable", []string{"--variable", "NOEQUALS"}, exitUsage, `--variable "NOEQUALS" is not KEY=VALUE`, ""},
+		{"a negative concurrency", []string{"--concurrency", "-1"}, exitUsage, "--concurrency -1 is negative", "Pipeline"},
 		{"a missing file", []string{"--file", "nope.yml"}, exitUsage, "nope.yml could not be found", "is invalid"},
 	}
 	for _, c := range cases {

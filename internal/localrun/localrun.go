@@ -65,7 +65,8 @@ type Options struct {
 	// Devices leases GPUs; nil means this host has none: a job whose machine type
 	// needs GPUs fails at once, saying so.
 	Devices runner.DeviceProvider
-	// Concurrency is how many jobs run at once; 0 means the number of CPUs.
+	// Concurrency is how many jobs run at once; 0 means the number of CPUs, and a
+	// negative number is an error.
 	Concurrency int
 	// StateDir holds builds, caches, artifacts and the pipeline counter; empty means
 	// DefaultStateDir(Dir).
@@ -113,7 +114,10 @@ func New(ctx context.Context, opts Options) (*Pipeline, error) {
 	if opts.File == "" {
 		opts.File = ci.DefaultFile
 	}
-	if opts.Concurrency <= 0 {
+	if opts.Concurrency < 0 {
+		return nil, fmt.Errorf("--concurrency %d is negative: give how many jobs may run at once, or 0 for the number of CPUs", opts.Concurrency)
+	}
+	if opts.Concurrency == 0 {
 		opts.Concurrency = runtime.NumCPU()
 	}
 	if opts.Output == nil {
