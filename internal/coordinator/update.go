@@ -166,6 +166,12 @@ func (s *Service) requeue(ctx context.Context, j *store.Job, why string) (JobUpd
 	if err != nil {
 		return JobUpdateResult{}, fmt.Errorf("requeueing job %d: %w", j.ID, err)
 	}
+	// The next run's runner sends its trace from offset 0: the attempt's trace goes
+	// (its reason stays in the job's Kiln message).
+	s.traces.drop(j.ID)
+	if err := s.st.Traces.ResetTrace(ctx, j.ID); err != nil {
+		return JobUpdateResult{}, fmt.Errorf("emptying the trace of requeued job %d: %w", j.ID, err)
+	}
 	s.log.Info("job requeued by its runner", "job", j.ID, "runner", j.RunnerID, "why", why)
 	s.announce(ctx, pending)
 	return JobUpdateResult{Status: string(store.StatusPending)}, nil
