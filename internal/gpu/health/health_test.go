@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
 	"github.com/kiln-ci/kiln/internal/gpu/health"
 	"github.com/kiln-ci/kiln/internal/gpu/nvmlhost"
 	"github.com/kiln-ci/kiln/internal/gpu/nvmltest"
@@ -21,10 +23,20 @@ func TestHealthGateOnMockGPUs(t *testing.T) {
 		{"uncorrectable ECC errors rising", func(g *nvmltest.GPU) { g.SetUncorrectableECC(1) }, "uncorrectable ECC errors rose from 0 to 1"},
 		{"pending retired pages", func(g *nvmltest.GPU) { g.SetRetiredPagesPending(true) }, "retired pages are pending"},
 		{"pending remapped rows", func(g *nvmltest.GPU) { g.SetRemappedRowsPending(true) }, "remapped rows are pending"},
+		{"a failed row remapping", func(g *nvmltest.GPU) { g.SetRemappingFailed(true) }, "a row remapping failed"},
 		{"a critical Xid", func(g *nvmltest.GPU) { g.InjectXid(79, -1) }, "Xid 79 (GPU has fallen off the bus)"},
 		{"a job's own Xid is not a fault", func(g *nvmltest.GPU) { g.InjectXid(13, -1) }, ""},
 		{"at the slowdown temperature", func(g *nvmltest.GPU) { g.SetTemperature(87) }, "temperature 87 °C is at or above its slowdown threshold 87 °C"},
+		{"one degree below the slowdown temperature", func(g *nvmltest.GPU) { g.SetTemperature(86) }, ""},
 		{"a lost GPU (fail closed)", func(g *nvmltest.GPU) { g.Lose() }, "health check failed"},
+		{"an NVML error on one reading (fail closed)", func(g *nvmltest.GPU) {
+			g.Dev.GetTotalEccErrorsFunc = func(nvml.MemoryErrorType, nvml.EccCounterType) (uint64, nvml.Return) {
+				return 0, nvml.ERROR_UNKNOWN
+			}
+		}, "health check failed: reading GPU-"},
+		{"a missing slowdown threshold is no fault", func(g *nvmltest.GPU) {
+			g.Dev.GetTemperatureThresholdFunc = func(nvml.TemperatureThresholds) (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+		}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -53,6 +65,33 @@ func TestHealthGateOnMockGPUs(t *testing.T) {
 				t.Fatalf("Check = %v, want a fault on %s containing %q", err, uuid, c.want)
 			}
 		})
+	}
+}
+
+func TestAnXidIsAFaultAtTheFirstCheckAfterItOnly(t *testing.T) {
+	s := nvmltest.NewDGXH100()
+	h, err := nvmlhost.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	inv, _ := h.Inventory(context.Background())
+	uuid := inv.GPUs[2].UUID
+	gate := health.New(h, nil)
+	ctx := context.Background()
+	s.GPU(2).InjectXid(95, -1)
+	if err := gate.Check(ctx, uuid); err == nil || !strings.Contains(err.Error(), "Xid 95") {
+		t.Fatalf("the check after Xid 95 = %v, want a fault naming it", err)
+	}
+	if err := gate.Check(ctx, uuid); err != nil {
+		t.Fatalf("no Xid since the previous check, got %v", err)
+	}
+	s.GPU(2).InjectXid(48, -1)
+	if err := gate.Check(ctx, uuid); err == nil || !strings.Contains(err.Error(), "Xid 48") || strings.Contains(err.Error(), "Xid 95") {
+		t.Fatalf("the check after Xid 48 = %v, want a fault naming it alone", err)
+	}
+	if err := gate.Check(ctx, inv.GPUs[3].UUID); err != nil {
+		t.Fatalf("another GPU's Xids are not this one's: %v", err)
 	}
 }
 

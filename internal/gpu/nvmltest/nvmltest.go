@@ -153,6 +153,9 @@ func (g *GPU) SetRetiredPagesPending(v bool) { g.set(func() { g.retiredPending =
 // SetRemappedRowsPending marks a row remapping as waiting for a reset.
 func (g *GPU) SetRemappedRowsPending(v bool) { g.set(func() { g.remapPending = v }) }
 
+// SetRemappingFailed marks a row remapping as failed.
+func (g *GPU) SetRemappingFailed(v bool) { g.set(func() { g.remapFailed = v }) }
+
 // SetTemperature sets the GPU's temperature in °C.
 func (g *GPU) SetTemperature(c uint32) { g.set(func() { g.tempC = c }) }
 
