@@ -1,6 +1,7 @@
 package ci
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -206,7 +207,7 @@ func (cp *compiler) finish(j *Job, jc *JobConfig, rule *Rule) {
 	j.ResourceGroup = jobspec.ExpandGitLab(jc.ResourceGroup, expanded.Lookup)
 	gpu, err := machine.ParseGPURequest(expanded.Lookup)
 	if err != nil {
-		cp.d.errorf(gpuPos(jc), "jobs:%s %s", j.Name, redactMasked(err.Error(), vars))
+		cp.gpuErrors(jc, rule, j.Name, err, vars)
 	}
 	j.GPU = gpu
 	j.Timeout = jc.Timeout
@@ -224,10 +225,37 @@ func (cp *compiler) finish(j *Job, jc *JobConfig, rule *Rule) {
 }
 
 // gpuPos is where a job's GPU variables were written, or the job.
-func gpuPos(jc *JobConfig) Pos {
-	for _, v := range jc.Variables {
-		if strings.HasPrefix(v.Key, "KILN_GPU_") || v.Key == machine.VarCUDAMin {
-			return v.Pos
+// gpuErrors reports each malformed GPU request variable (machine.VariableError) where
+// the variable that set it is written.
+func (cp *compiler) gpuErrors(jc *JobConfig, rule *Rule, name string, err error, vars jobspec.Variables) {
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	for _, e := range errs {
+		pos := jc.Pos
+		var ve *machine.VariableError
+		if errors.As(e, &ve) {
+			pos = cp.variablePos(jc, rule, ve.Var)
+		}
+		cp.d.errorf(pos, "jobs:%s %s", name, redactMasked(e.Error(), vars))
+	}
+}
+
+// variablePos is where the YAML variable key that a job sees is written: in the
+// rule's variables, the job's matrix values, the job's or the global variables, in that
+// order of precedence; the job's position when none of them sets it.
+func (cp *compiler) variablePos(jc *JobConfig, rule *Rule, key string) Pos {
+	layers := make([][]Variable, 0, 4)
+	if rule != nil {
+		layers = append(layers, rule.Variables)
+	}
+	layers = append(layers, jc.MatrixVariables, jc.Variables, cp.cfg.Variables)
+	for _, l := range layers {
+		for i := len(l) - 1; i >= 0; i-- {
+			if l[i].Key == key && l[i].Pos.Line > 0 {
+				return l[i].Pos
+			}
 		}
 	}
 	return jc.Pos

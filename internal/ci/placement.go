@@ -33,7 +33,7 @@ func (cp *compiler) placeJob(jc *JobConfig, rule *Rule, catalog *machine.Catalog
 	expanded := vars.ExpandAll()
 	req, err := machine.ParseGPURequest(expanded.Lookup)
 	if err != nil {
-		cp.d.errorf(gpuPos(jc), "jobs:%s %s", jc.Name, redactMasked(err.Error(), vars))
+		cp.gpuErrors(jc, rule, jc.Name, err, vars)
 		return
 	}
 	tags := make([]string, len(jc.Tags))

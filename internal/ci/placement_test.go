@@ -101,3 +101,26 @@ func TestLoadWithACatalogNeverShowsAMaskedValue(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadReportsEveryMalformedGPUVariableWhereItIsWritten(t *testing.T) {
+	_, diags := Load(repo(`
+variables:
+  KILN_CUDA_MIN: "12.x"
+train:
+  script: x
+  variables:
+    KILN_GPU_COUNT: "1"
+    KILN_GPU_MEMORY_MIN: lots
+`), DefaultFile, LoadOptions{Catalog: machine.DefaultCatalog()})
+	var got []string
+	for _, d := range diags.Errors() {
+		got = append(got, d.Pos.String()+" "+d.Message)
+	}
+	want := []string{
+		`.gitlab-ci.yml:3:3 jobs:train KILN_CUDA_MIN="12.x": want a version MAJOR.MINOR, e.g. 12.2`,
+		`.gitlab-ci.yml:8:5 jobs:train KILN_GPU_MEMORY_MIN="lots": want a size such as 40GiB or 16GB`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

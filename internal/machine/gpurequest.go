@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,42 +33,55 @@ func (r GPURequest) IsZero() bool {
 		r.ComputeCapabilityMin.IsZero() && r.CUDAMin.IsZero()
 }
 
+// A VariableError is a malformed GPU request variable: its name, its value and the
+// form it should have.
+type VariableError struct {
+	Var, Value, Want string
+}
+
+func (e *VariableError) Error() string {
+	return fmt.Sprintf("%s=%q: %s", e.Var, e.Value, e.Want)
+}
+
 // ParseGPURequest reads the KILN_GPU_* and KILN_CUDA_MIN variables through lookup.
-// A malformed value is an error naming the variable, the value and the expected form.
+// Each malformed value is a *VariableError naming the variable, the value and the
+// expected form; with several, the error joins them all (errors.Join).
 func ParseGPURequest(lookup func(key string) (string, bool)) (GPURequest, error) {
 	var r GPURequest
+	var errs []error
+	bad := func(key, value, want string) { errs = append(errs, &VariableError{Var: key, Value: value, Want: want}) }
 	if v, ok := lookup(VarGPUCount); ok && strings.TrimSpace(v) != "" {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n < 0 {
-			return r, fmt.Errorf("%s=%q: want a whole number of GPUs, e.g. 1", VarGPUCount, v)
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 0 {
+			bad(VarGPUCount, v, "want a whole number of GPUs, e.g. 1")
+		} else {
+			r.Count = &n
 		}
-		r.Count = &n
 	}
 	if v, ok := lookup(VarGPUModel); ok {
 		r.Model = strings.TrimSpace(v)
 	}
 	if v, ok := lookup(VarGPUMemoryMin); ok && strings.TrimSpace(v) != "" {
-		b, err := ParseBytes(v)
-		if err != nil {
-			return r, fmt.Errorf("%s=%q: %v", VarGPUMemoryMin, v, err)
+		if b, err := ParseBytes(v); err != nil {
+			bad(VarGPUMemoryMin, v, err.Error())
+		} else {
+			r.MemoryMinBytes = b
 		}
-		r.MemoryMinBytes = b
 	}
 	if v, ok := lookup(VarGPUComputeCapabilityMin); ok && strings.TrimSpace(v) != "" {
-		ver, err := ParseVersion(v)
-		if err != nil {
-			return r, fmt.Errorf("%s=%q: %v, e.g. 8.0", VarGPUComputeCapabilityMin, v, err)
+		if ver, err := ParseVersion(v); err != nil {
+			bad(VarGPUComputeCapabilityMin, v, err.Error()+", e.g. 8.0")
+		} else {
+			r.ComputeCapabilityMin = ver
 		}
-		r.ComputeCapabilityMin = ver
 	}
 	if v, ok := lookup(VarCUDAMin); ok && strings.TrimSpace(v) != "" {
-		ver, err := ParseVersion(v)
-		if err != nil {
-			return r, fmt.Errorf("%s=%q: %v, e.g. 12.2", VarCUDAMin, v, err)
+		if ver, err := ParseVersion(v); err != nil {
+			bad(VarCUDAMin, v, err.Error()+", e.g. 12.2")
+		} else {
+			r.CUDAMin = ver
 		}
-		r.CUDAMin = ver
 	}
-	return r, nil
+	return r, errors.Join(errs...)
 }
 
 // Resolve narrows the machine type's GPU default by a job's request. A request may ask

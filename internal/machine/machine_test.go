@@ -1,6 +1,8 @@
 package machine
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +90,26 @@ func TestParseGPURequestNamesTheBadVariable(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), val) {
 			t.Errorf("%s=%s: error %v must name the variable and value", key, val, err)
 		}
+	}
+}
+
+func TestParseGPURequestReportsEveryMalformedVariable(t *testing.T) {
+	vars := map[string]string{VarGPUCount: "1", VarGPUMemoryMin: "lots", VarCUDAMin: "12.x"}
+	_, err := ParseGPURequest(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("want the errors joined, got %v", err)
+	}
+	var bad []string
+	for _, e := range joined.Unwrap() {
+		var ve *VariableError
+		if !errors.As(e, &ve) {
+			t.Fatalf("%v is not a *VariableError", e)
+		}
+		bad = append(bad, ve.Var+"="+ve.Value)
+	}
+	if want := []string{VarGPUMemoryMin + "=lots", VarCUDAMin + "=12.x"}; !slices.Equal(bad, want) {
+		t.Errorf("malformed variables = %v, want %v", bad, want)
 	}
 }
 
