@@ -41,6 +41,8 @@ type Type struct {
 	MaxTimeout time.Duration `json:"max_timeout,omitempty" toml:"max_timeout"`
 	// PIDsLimit caps processes in an environment of this type; 0 = executor default.
 	PIDsLimit int64 `json:"pids_limit,omitempty" toml:"pids_limit"`
+	// ShmBytes is /dev/shm's size in an environment of this type; 0 = executor default.
+	ShmBytes uint64 `json:"shm_bytes,omitempty" toml:"shm_bytes"`
 }
 
 // GPU is what a machine type gives a job in GPUs.

@@ -90,3 +90,20 @@ func TestDockerImageThatCannotBeHadIsAnImagePullFailure(t *testing.T) {
 		t.Errorf("a pull policy the runner refuses: %+v", o)
 	}
 }
+
+func TestDockerJobGetsTheMachineTypesShmSizeAndPIDsLimit(t *testing.T) {
+	mt := machine.Type{Tag: "shm", VCPU: 1, MemoryBytes: machine.GB, PIDsLimit: 128, ShmBytes: 48 << 20}
+	h := dockerHarness(t, func(c *runner.Config) { c.MachineType = &mt })
+	job := h.job([]string{`echo "shm=$(df -k /dev/shm | awk 'NR==2 {print $2}') KiB"`,
+		`echo "pids=$(cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max)"`})
+	job.Image = jobspec.Image{Name: debianImage}
+	o, log := h.run(job)
+	if o.Kind != runner.Success {
+		t.Fatalf("%+v\n%s", o, log)
+	}
+	for _, want := range []string{"shm=49152 KiB\n", "pids=128\n"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the job did not see %q:\n%s", want, log)
+		}
+	}
+}

@@ -187,7 +187,8 @@ func (j *jobRun) prepare(ctx context.Context) (Outcome, bool) {
 		Labels: map[string]string{"dev.kiln.project": strconv.FormatInt(j.job.JobInfo.ProjectID, 10)},
 	}
 	if mt := cfg.MachineType; mt != nil {
-		spec.Limits = executor.Limits{CPUs: float64(mt.VCPU), MemoryBytes: mt.MemoryBytes, PIDs: mt.PIDsLimit, DiskBytes: mt.DiskBytes}
+		spec.Limits = executor.Limits{CPUs: float64(mt.VCPU), MemoryBytes: mt.MemoryBytes, PIDs: mt.PIDsLimit,
+			ShmBytes: mt.ShmBytes, DiskBytes: mt.DiskBytes}
 	}
 	env, err := cfg.Executor.NewEnvironment(spec)
 	if err != nil {
