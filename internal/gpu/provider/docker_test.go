@@ -15,6 +15,8 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
 	"github.com/kiln-ci/kiln/internal/executor/docker"
 	"github.com/kiln-ci/kiln/internal/gpu/nvmltest"
 	"github.com/kiln-ci/kiln/internal/gpu/provider"
@@ -180,4 +182,57 @@ func leftovers(t *testing.T, cli *client.Client, runnerID string) []leftover {
 		out = append(out, leftover{"network", n.Name, spare})
 	}
 	return out
+}
+
+// cudaImage is the CUDA-like test image (scripts/test-images.sh): Debian with the
+// CUDA_VERSION=12.1.1 and NVIDIA_REQUIRE_CUDA="cuda>=12.1 …" of NVIDIA's image.
+const cudaImage = "nvcr.io/nvidia/cuda:12.1.1-base-ubuntu22.04"
+
+// TestAnImageNeedingANewerCUDAFailsBeforeItsScriptNamingBothVersions runs a job of the
+// CUDA-like image through the runner on the real Docker daemon, on a fake host whose
+// driver supports only CUDA 12.0: the pre-flight reads the image's requirement from
+// its configuration and fails the job before the script, naming both versions and
+// what to do, as a CUDA failure (not a script failure, not requeued); the GPU is free
+// again afterwards.
+func TestAnImageNeedingANewerCUDAFailsBeforeItsScriptNamingBothVersions(t *testing.T) {
+	testenv.NeedDocker(t)
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.ImageInspect(context.Background(), cudaImage); err != nil {
+		testenv.Missing(t, testenv.TierDocker, fmt.Sprintf("test image %s is missing (%v); run scripts/test-images.sh", cudaImage, err))
+	}
+	ex, err := docker.New(docker.Config{PullPolicy: []string{jobspec.PullIfNotPresent}, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ex.Close() })
+	gpus := nvmltest.NewDGXA100()
+	gpus.SystemGetCudaDriverVersionFunc = func() (int, nvml.Return) { return 12000, nvml.SUCCESS }
+	r := newRig(t, rigOptions{gpus: gpus, executor: ex, systemID: "s_cd1test0b0002",
+		tweak: func(c *provider.Config) { c.CDISpecDirs = []string{harmlessSpec(t, gpus.UUIDs())} }})
+	j := r.final(t, r.coord.Enqueue(jobspec.Job{JobInfo: jobspec.JobInfo{Name: "cuda", ProjectID: 5},
+		Features:  jobspec.GitlabFeatures{FailureReasons: []string{protocol.FailureCUDAIncompatible}}, // as Kiln's coordinator
+		Image:     jobspec.Image{Name: cudaImage},
+		Variables: jobspec.Variables{{Key: "GIT_STRATEGY", Value: "none"}},
+		Steps:     []jobspec.Step{{Name: "script", Script: []string{"echo the script ran"}, When: "on_success"}}}))[0]
+	trace := string(j.Trace)
+	if j.Final.State != protocol.StateFailed || j.Final.FailureReason != protocol.FailureCUDAIncompatible || j.Final.ExitCode != 0 ||
+		(j.Final.Kiln != nil && j.Final.Kiln.Requeue) {
+		t.Fatalf("final update %+v (kiln %+v); want a CUDA failure, not a script failure or a requeue\n%s", j.Final, j.Final.Kiln, trace)
+	}
+	if strings.Contains(trace, "the script ran") {
+		t.Errorf("the script ran despite the CUDA mismatch:\n%s", trace)
+	}
+	for _, want := range []string{"the image needs CUDA 12.1", `NVIDIA_REQUIRE_CUDA="cuda>=12.1`, "supports CUDA 12.0",
+		"use an image built for CUDA ≤ 12.0 or a runner with a newer driver"} {
+		if !strings.Contains(trace, want) {
+			t.Errorf("the trace does not say %q:\n%s", want, trace)
+		}
+	}
+	if n := r.p.Capacity(); n != 8 {
+		t.Errorf("after the job %d GPUs are placeable, want 8", n)
+	}
 }
