@@ -7,7 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strings"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -69,7 +69,7 @@ invalid, 2 for a usage error such as a file that does not exist.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.file, "file", "f", ci.DefaultFile, "configuration file, relative to the repository directory")
+	f.StringVarP(&o.file, "file", "f", ci.DefaultFile, "configuration file, relative to the repository directory (or an absolute path inside it)")
 	f.StringVarP(&o.dir, "dir", "C", ".", "repository directory (include:local paths start here)")
 	f.StringVar(&o.machineTypes, "machine-types", "", "TOML file of [[machine_types]] to add to (or replace in) the default catalog, as for kiln server")
 	f.BoolVar(&o.asJSON, "json", false, "print a JSON report for tools")
@@ -83,10 +83,17 @@ func runLint(cmd *cobra.Command, o lintOptions) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "kiln lint: %v\n", err)
 		return exitError{code: 2}
 	}
+	name, err := repoPath(o.dir, o.file)
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "kiln lint: %v\n", err)
+		return exitError{code: 2}
+	}
 	fsys := os.DirFS(o.dir)
-	name := strings.TrimPrefix(o.file, "./")
-	if _, err := fs.Stat(fsys, name); err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "kiln lint: %s: %v\n", o.file, unwrapPath(err))
+	if st, err := fs.Stat(fsys, name); err != nil || st.IsDir() {
+		if err == nil {
+			err = errors.New("is a directory, not a configuration file")
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "kiln lint: %s: %v\n", filepath.Join(o.dir, name), unwrapPath(err))
 		return exitError{code: 2}
 	}
 	cfg, diags := ci.Load(fsys, name, ci.LoadOptions{Catalog: catalog})
@@ -137,6 +144,26 @@ func runLint(cmd *cobra.Command, o lintOptions) error {
 		return exitError{code: 1}
 	}
 	return nil
+}
+
+// repoPath is --file as a path inside the repository directory dir: a relative path
+// as given, an absolute one relative to dir. A path outside dir is an error.
+func repoPath(dir, file string) (string, error) {
+	name := file
+	if filepath.IsAbs(file) {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return "", fmt.Errorf("--dir %s: %w", dir, err)
+		}
+		if name, err = filepath.Rel(abs, file); err != nil {
+			return "", fmt.Errorf("--file %s: %w", file, err)
+		}
+	}
+	name = filepath.ToSlash(filepath.Clean(name))
+	if !fs.ValidPath(name) || name == "." {
+		return "", fmt.Errorf("--file %s is not a file inside the repository directory %s (set it with -C)", file, dir)
+	}
+	return name, nil
 }
 
 func unwrapPath(err error) error {

@@ -128,6 +128,22 @@ func TestLintUsageErrorsExit2(t *testing.T) {
 	if _, errOut, code := lint(t, "-C", t.TempDir()); code != 2 || !strings.Contains(errOut, ".gitlab-ci.yml: no such file or directory") {
 		t.Errorf("missing file: exit %d, stderr %q", code, errOut)
 	}
+	dir := writeRepo(t, map[string]string{".gitlab-ci.yml": "a: {script: x}\n", "ci/x.yml": "a: {script: x}\n"})
+	for what, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"a file outside the repository": {[]string{"-C", dir, "-f", "../x.yml"}, "--file ../x.yml is not a file inside the repository directory"},
+		"an absolute path outside it":   {[]string{"-C", dir, "-f", "/etc/hostname"}, "--file /etc/hostname is not a file inside"},
+		"a directory":                   {[]string{"-C", dir, "-f", "ci"}, filepath.Join(dir, "ci") + ": is a directory"},
+	} {
+		if _, errOut, code := lint(t, tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and %q", what, code, errOut, tc.want)
+		}
+	}
+	if out, errOut, code := lint(t, "-C", dir, "-f", filepath.Join(dir, "ci/x.yml")); code != 0 || !strings.Contains(out, "ci/x.yml is valid") {
+		t.Errorf("an absolute --file inside the repository: exit %d, %s%s", code, out, errOut)
+	}
 	if _, _, code := lint(t, "--no-such-flag"); code != 2 {
 		t.Errorf("bad flag: exit %d", code)
 	}
