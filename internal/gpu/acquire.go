@@ -29,27 +29,9 @@ func (m *Manager) fitting(req machine.GPURequest) (fit []device.GPU, why []strin
 }
 
 // Free returns how many more jobs asking req (a request resolved against the machine
-// type) could start on this host now: the runner's concurrency follows it.
-func (m *Manager) Free(req machine.GPURequest) (int, error) {
-	want := req.Wanted()
-	if want == 0 {
-		return 0, errors.New("the request asks for no GPUs")
-	}
-	st, err := m.store.Read()
-	if err != nil {
-		return 0, err
-	}
-	fit, _ := m.fitting(req)
-	free := 0
-	for _, g := range fit {
-		_, held := st.Holder(g.UUID)
-		_, q := st.QuarantineOf(g.UUID)
-		if !held && !q {
-			free++
-		}
-	}
-	return free / want, nil
-}
+// type) could start on this host now: the GPUs that fit, are not quarantined and are
+// not leased, divided among the jobs (Placeable with no lease counted as own).
+func (m *Manager) Free(req machine.GPURequest) (int, error) { return m.Placeable(req, nil) }
 
 // Placeable returns how many jobs asking req could run on this host at once, counting
 // the GPUs that fit, are not quarantined, and are either free or held by a lease that

@@ -13,6 +13,25 @@ import (
 	"github.com/kiln-ci/kiln/internal/gpu/nvmltest"
 )
 
+// gateOn opens fake host s through NVML and returns its units' UUIDs and a gate on it.
+func gateOn(t *testing.T, s *nvmltest.Server) ([]string, *health.Gate) {
+	t.Helper()
+	h, err := nvmlhost.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	inv, err := h.Inventory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uuids []string
+	for _, g := range inv.GPUs {
+		uuids = append(uuids, g.UUID)
+	}
+	return uuids, health.New(h, nil)
+}
+
 func TestHealthGateOnMockGPUs(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -41,19 +60,13 @@ func TestHealthGateOnMockGPUs(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := nvmltest.NewDGXA100()
-			h, err := nvmlhost.Open(s, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer h.Close()
-			inv, _ := h.Inventory(context.Background())
-			uuid := inv.GPUs[6].UUID
-			gate := health.New(h, nil)
+			uuids, gate := gateOn(t, s)
+			uuid := uuids[6]
 			if err := gate.Check(context.Background(), uuid); err != nil {
 				t.Fatalf("first check of a healthy GPU: %v", err)
 			}
 			c.inject(s.GPU(6))
-			err = gate.Check(context.Background(), uuid)
+			err := gate.Check(context.Background(), uuid)
 			if c.want == "" {
 				if err != nil {
 					t.Fatalf("Check = %v, want healthy", err)
@@ -70,14 +83,8 @@ func TestHealthGateOnMockGPUs(t *testing.T) {
 
 func TestAnXidIsAFaultAtTheFirstCheckAfterItOnly(t *testing.T) {
 	s := nvmltest.NewDGXH100()
-	h, err := nvmlhost.Open(s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	inv, _ := h.Inventory(context.Background())
-	uuid := inv.GPUs[2].UUID
-	gate := health.New(h, nil)
+	uuids, gate := gateOn(t, s)
+	uuid := uuids[2]
 	ctx := context.Background()
 	s.GPU(2).InjectXid(95, -1)
 	if err := gate.Check(ctx, uuid); err == nil || !strings.Contains(err.Error(), "Xid 95") {
@@ -90,19 +97,16 @@ func TestAnXidIsAFaultAtTheFirstCheckAfterItOnly(t *testing.T) {
 	if err := gate.Check(ctx, uuid); err == nil || !strings.Contains(err.Error(), "Xid 48") || strings.Contains(err.Error(), "Xid 95") {
 		t.Fatalf("the check after Xid 48 = %v, want a fault naming it alone", err)
 	}
-	if err := gate.Check(ctx, inv.GPUs[3].UUID); err != nil {
+	if err := gate.Check(ctx, uuids[3]); err != nil {
 		t.Fatalf("another GPU's Xids are not this one's: %v", err)
 	}
 }
 
 func TestECCBaselineMovesWithEachCheck(t *testing.T) {
 	s := nvmltest.NewDGXH100()
-	h, _ := nvmlhost.Open(s, nil)
-	defer h.Close()
-	inv, _ := h.Inventory(context.Background())
-	uuid := inv.GPUs[0].UUID
+	uuids, gate := gateOn(t, s)
+	uuid := uuids[0]
 	s.GPU(0).SetUncorrectableECC(5) // errors from before the runner started
-	gate := health.New(h, nil)
 	ctx := context.Background()
 	if err := gate.Check(ctx, uuid); err != nil {
 		t.Fatalf("first check takes the count as baseline, got %v", err)
