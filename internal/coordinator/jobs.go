@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/kiln-ci/kiln/internal/ci"
 	"github.com/kiln-ci/kiln/internal/coordinator/progress"
 	"github.com/kiln-ci/kiln/internal/protocol"
 	"github.com/kiln-ci/kiln/internal/store"
@@ -60,22 +61,15 @@ func (s *Service) finish(ctx context.Context, j *store.Job, o outcome) (*store.J
 var noRetryReasons = []string{protocol.FailureQuotaExceeded, protocol.FailureNoMatchingRunner,
 	protocol.FailurePlanNotAllowed, protocol.FailureGPUUnavailable}
 
-// autoRetry is GitLab's Gitlab::Ci::Build::AutoRetry: a failed job is retried while
-// its attempts are within retry:max, when its failure reason is in retry:when
-// ("always" by default, unless only exit_codes are given) or its exit code is in
-// retry:exit_codes.
+// autoRetry is GitLab's Gitlab::Ci::Build::AutoRetry (ci.Retry.Allows): a failed job
+// is retried while its attempts are within retry:max, when its failure reason is in
+// retry:when ("always" by default, unless only exit_codes are given) or its exit code
+// is in retry:exit_codes.
 func autoRetry(j *store.Job) bool {
-	if j.Retried || slices.Contains(noRetryReasons, j.FailureReason) || j.Retry.Max <= 0 || j.Attempt-1 >= j.Retry.Max {
+	if j.Retried || slices.Contains(noRetryReasons, j.FailureReason) {
 		return false
 	}
-	when := j.Retry.When
-	if when == nil && j.Retry.ExitCodes == nil {
-		when = []string{"always"}
-	}
-	if slices.Contains(when, "always") || slices.Contains(when, j.FailureReason) {
-		return true
-	}
-	return j.ExitCode != nil && slices.Contains(j.Retry.ExitCodes, *j.ExitCode)
+	return ci.Retry(j.Retry).Allows(j.Attempt-1, j.FailureReason, j.ExitCode)
 }
 
 // retry replaces a finished job with a new attempt that is queued at once (GitLab

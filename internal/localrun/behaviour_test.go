@@ -27,6 +27,12 @@ flaky:
 wrong-code:
   retry: {max: 2, exit_codes: [1]}
   script: [exit 7]
+reason-suffices:
+  retry: {max: 1, when: [script_failure], exit_codes: [137]}
+  script: [exit 5]
+code-suffices:
+  retry: {max: 1, when: [runner_system_failure], exit_codes: [6]}
+  script: [exit 6]
 `})
 	res, out := run(t, dir, func(o *localrun.Options) { o.Variables = []string{"MARK=" + mark} })
 	flaky, _ := res.Job("flaky")
@@ -39,6 +45,12 @@ wrong-code:
 	wrong, _ := res.Job("wrong-code")
 	if wrong.Status != localrun.StatusFailed || wrong.Retries != 0 || wrong.ExitCode != 7 {
 		t.Errorf("wrong-code was retried though exit code 7 is not in retry:exit_codes: %+v", wrong)
+	}
+	// retry:when and retry:exit_codes each suffice on GitLab.
+	for _, name := range []string{"reason-suffices", "code-suffices"} {
+		if j, _ := res.Job(name); j.Status != localrun.StatusFailed || j.Retries != 1 {
+			t.Errorf("%s was not retried once: %+v", name, j)
+		}
 	}
 }
 

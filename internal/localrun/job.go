@@ -205,18 +205,16 @@ var retryReasons = []string{"unknown_failure", "script_failure", "api_failure", 
 	"runner_system_failure", "runner_unsupported", "stale_schedule", "job_execution_timeout",
 	"archived_failure", "unmet_prerequisites", "scheduler_failure", "data_integrity_failure"}
 
-// shouldRetry is GitLab's retry decision after a failed attempt: attempts left,
-// the failure reason among retry:when (default always), the exit code among
-// retry:exit_codes when given.
+// shouldRetry is GitLab's retry decision after a failed attempt (ci.Retry.Allows):
+// attempts left, and the failure reason among retry:when or the exit code among
+// retry:exit_codes. An out-of-memory kill has exit code 137, as on GitLab.
 func shouldRetry(r ci.Retry, attempt int, o runner.Outcome) bool {
-	if o.Succeeded() || o.Kind == runner.Canceled || attempt > r.Max {
+	if o.Succeeded() || o.Kind == runner.Canceled {
 		return false
 	}
-	if len(r.ExitCodes) > 0 && (o.Kind != runner.ScriptFailure || !slices.Contains(r.ExitCodes, o.ExitCode)) {
-		return false
+	var exitCode *int
+	if o.Kind == runner.ScriptFailure || o.Kind == runner.OutOfMemory {
+		exitCode = &o.ExitCode
 	}
-	if len(r.When) == 0 || slices.Contains(r.When, "always") {
-		return true
-	}
-	return slices.Contains(r.When, protocol.MapFailureReason(o.FailureReason, retryReasons))
+	return r.Allows(attempt-1, protocol.MapFailureReason(o.FailureReason, retryReasons), exitCode)
 }
