@@ -116,6 +116,18 @@ func (t *table) row(cells ...string) { fmt.Fprintln(t.tw, strings.Join(cells, "\
 
 func (t *table) flush() error { return t.tw.Flush() }
 
+// flushPage flushes a table of one page of a list and, when there is a next page,
+// says on errOut how to get it.
+func (t *table) flushPage(errOut io.Writer, next int) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if next != 0 {
+		fmt.Fprintf(errOut, "More on page %d (--page %d).\n", next, next)
+	}
+	return nil
+}
+
 // when formats a time for a table: local, to the minute; "-" for none.
 func when(t *time.Time) string {
 	if t == nil || t.IsZero() {

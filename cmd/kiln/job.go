@@ -38,11 +38,7 @@ how it ended on standard error.`,
 		Example: "  kiln job log -p acme/app -f 1234",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, project, err := clientAndProject(f)
-			if err != nil {
-				return err
-			}
-			id, err := parseID("job", args[0])
+			c, project, id, err := clientProjectAndID(f, "job", args[0])
 			if err != nil {
 				return err
 			}
@@ -113,11 +109,7 @@ func newJobShowCmd(f *apiFlags) *cobra.Command {
 		Short: "Show a job",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, project, err := clientAndProject(f)
-			if err != nil {
-				return err
-			}
-			id, err := parseID("job", args[0])
+			c, project, id, err := clientProjectAndID(f, "job", args[0])
 			if err != nil {
 				return err
 			}

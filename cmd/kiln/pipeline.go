@@ -91,6 +91,20 @@ func clientAndProject(f *apiFlags) (*client.Client, string, error) {
 	return c, project, err
 }
 
+// clientProjectAndID is what a command about one pipeline or job needs: the client,
+// the project and the id its argument names (what is "pipeline" or "job").
+func clientProjectAndID(f *apiFlags, what, arg string) (*client.Client, string, int64, error) {
+	c, project, err := clientAndProject(f)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	id, err := parseID(what, arg)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	return c, project, id, nil
+}
+
 // waitPipeline prints each job's status as it changes until the pipeline finishes,
 // then the pipeline's jobs. It returns exit status 1 unless the pipeline succeeded.
 func waitPipeline(ctx context.Context, c *client.Client, project string, pl *entity.Pipeline, out io.Writer, asJSON bool, interval time.Duration) error {
@@ -162,13 +176,7 @@ func newPipelineListCmd(f *apiFlags) *cobra.Command {
 				t.row(strconv.FormatInt(pl.ID, 10), strconv.FormatInt(pl.IID, 10), p.status(pl.Status), pl.Ref, short(pl.SHA),
 					pl.Source, when(&created))
 			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			if page.Next != 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "More on page %d (--page %d).\n", page.Next, page.Next)
-			}
-			return nil
+			return t.flushPage(cmd.ErrOrStderr(), page.Next)
 		},
 	}
 	fl := cmd.Flags()
@@ -186,11 +194,7 @@ func newPipelineShowCmd(f *apiFlags) *cobra.Command {
 		Example: "  kiln pipeline show -p acme/app 42",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, project, err := clientAndProject(f)
-			if err != nil {
-				return err
-			}
-			id, err := parseID("pipeline", args[0])
+			c, project, id, err := clientProjectAndID(f, "pipeline", args[0])
 			if err != nil {
 				return err
 			}
@@ -255,11 +259,7 @@ func newPipelineActionCmd(f *apiFlags, action string) *cobra.Command {
 		Short: short[action],
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, project, err := clientAndProject(f)
-			if err != nil {
-				return err
-			}
-			id, err := parseID("pipeline", args[0])
+			c, project, id, err := clientProjectAndID(f, "pipeline", args[0])
 			if err != nil {
 				return err
 			}

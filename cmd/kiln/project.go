@@ -92,13 +92,7 @@ func newProjectListCmd(f *apiFlags) *cobra.Command {
 			for _, p := range projects {
 				t.row(strconv.FormatInt(p.ID, 10), p.PathWithNamespace, p.Visibility, p.DefaultBranch, p.HTTPURLToRepo)
 			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			if page.Next != 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "More on page %d (--page %d).\n", page.Next, page.Next)
-			}
-			return nil
+			return t.flushPage(cmd.ErrOrStderr(), page.Next)
 		},
 	}
 	fl := cmd.Flags()
