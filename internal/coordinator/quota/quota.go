@@ -7,6 +7,7 @@ package quota
 import (
 	"fmt"
 	"math"
+	"strconv"
 
 	"github.com/kiln-ci/kiln/internal/machine"
 	"github.com/kiln-ci/kiln/internal/store"
@@ -123,11 +124,17 @@ func (r Report) Warning() string {
 	case r.Quota == Unlimited || r.Level == store.NotWarned:
 		return ""
 	case r.Exceeded:
-		return fmt.Sprintf("compute quota exceeded: %.0f of %.0f compute minutes used for %s on the %s plan; jobs on hosted machine types do not start until next month",
-			r.Used, r.Quota, r.Month, r.Plan)
+		return fmt.Sprintf("compute quota exceeded: %s of %s compute minutes used for %s on the %s plan; jobs on hosted machine types do not start until next month",
+			minutes(r.Used), minutes(r.Quota), r.Month, r.Plan)
 	}
-	return fmt.Sprintf("compute minutes running low: %.0f%% (%.0f of %.0f minutes) left for %s on the %s plan",
-		r.PercentLeft, r.Left, r.Quota, r.Month, r.Plan)
+	return fmt.Sprintf("compute minutes running low: %.0f%% (%s of %s minutes) left for %s on the %s plan",
+		r.PercentLeft, minutes(r.Left), minutes(r.Quota), r.Month, r.Plan)
+}
+
+// minutes formats compute minutes for people: to the hundredth, without trailing
+// zeros, so that a quota of a fraction of a minute does not read as 0.
+func minutes(m float64) string {
+	return strconv.FormatFloat(math.Round(m*100)/100, 'f', -1, 64)
 }
 
 // OverrunExceeded reports whether used minutes plus the minutes of jobs still running

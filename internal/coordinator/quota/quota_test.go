@@ -46,6 +46,27 @@ func TestWarningLevelsAt25And5And0PercentLeft(t *testing.T) {
 	}
 }
 
+func TestWarningsShowFractionsOfAMinute(t *testing.T) {
+	c := Config{Plans: map[string]float64{machine.PlanFree: 0.2}}
+	for _, tc := range []struct {
+		used float64
+		want string
+	}{
+		{0.174, "13% (0.03 of 0.2 minutes) left"},
+		{0.25, "compute quota exceeded: 0.25 of 0.2 compute minutes used"},
+		{0.123456, ""},
+	} {
+		r := c.Report(machine.PlanFree, store.ComputeUsage{Month: "2026-11", Minutes: tc.used})
+		if w := r.Warning(); !strings.Contains(w, tc.want) || (tc.want == "") != (w == "") {
+			t.Errorf("used %v of 0.2: warning %q, want one containing %q", tc.used, w, tc.want)
+		}
+	}
+	big := DefaultConfig().Report(machine.PlanPremium, store.ComputeUsage{Month: "2026-11", Minutes: 9_600.5})
+	if w := big.Warning(); !strings.Contains(w, "(399.5 of 10000 minutes)") {
+		t.Errorf("warning %q, want the minutes left to the tenth", w)
+	}
+}
+
 func TestAnUnlimitedPlanIsNeverExceeded(t *testing.T) {
 	c := Config{Plans: map[string]float64{machine.PlanUltimate: Unlimited}}
 	r := c.Report(machine.PlanUltimate, store.ComputeUsage{Minutes: 1e9})
