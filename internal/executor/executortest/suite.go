@@ -11,9 +11,9 @@
 // of output byte for byte, binary output, and an Output that fails (an error, not a
 // hang).
 //
-// Masking is not an executor's job and is not tested here: executors pass output through
-// unchanged, and the runner's trace writer replaces masked values (its own tests cover
-// secrets split across writes).
+// Masking is the runner's job log's, not the executor's: executors pass output through
+// unchanged. The suite checks that the two together mask a secret however the
+// executor splits the output (across writes, streams and 64 KiB reads).
 //
 // Only tests import this package.
 package executortest
@@ -76,6 +76,7 @@ func Run(t *testing.T, target Target) {
 		{"EnvironmentIsExactlyCommandEnv", testEnvironment},
 		{"WorkingDirectoryIsTheJobDirectory", testWorkingDir},
 		{"FileVariablesAreReadable", testFileVariable},
+		{"MaskedSecretsStayMaskedHoweverTheOutputIsSplit", testMasking},
 		{"JobDirectorySharedBetweenRuns", testSharedJobDir},
 		{"LargeOutputArrivesByteForByte", testLargeOutput},
 		{"BinaryOutputPassesUnchanged", testBinaryOutput},
