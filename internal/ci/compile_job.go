@@ -133,7 +133,9 @@ func (cp *compiler) resolveNeeds(j *Job, jc *JobConfig, rule *Rule, present map[
 	for _, n := range needs {
 		if present[n.Job] == nil {
 			if !n.Optional {
-				cp.d.errorf(n.Pos, "'%s' job needs '%s' job, but '%s' is not in any previous stage", j.Name, n.Job, n.Job)
+				cp.d.errorf(n.Pos, "'%s' job needs '%s' job, but '%s' does not exist in the pipeline. "+
+					"This might be because of the only, except, or rules keywords. "+
+					"To need a job that sometimes does not exist in the pipeline, use needs:optional.", j.Name, n.Job, n.Job)
 			}
 			continue
 		}

@@ -162,7 +162,8 @@ lint: {stage: build, script: x, rules: [{if: $CI_COMMIT_TAG}]}
 test: {stage: test, script: x, needs: [build, {job: lint, optional: true}]}
 `)
 	_, err := cfg.Compile(pushToMain())
-	if err == nil || !strings.Contains(err.Error(), "'test' job needs 'build' job, but 'build' is not in any previous stage") {
+	if err == nil || !strings.Contains(err.Error(), "'test' job needs 'build' job, but 'build' does not exist in the pipeline. "+
+		"This might be because of the only, except, or rules keywords. To need a job that sometimes does not exist in the pipeline, use needs:optional.") {
 		t.Errorf("got %v", err)
 	}
 	if strings.Contains(err.Error(), "'lint'") {
