@@ -14,10 +14,10 @@ func TestVariablePrecedence(t *testing.T) {
 variables: {V: global, G: global, W: global}
 workflow:
   rules:
-    - variables: {V: workflow, W: workflow}
+    - variables: {V: workflow, W: workflow, JW: workflow}
 job:
   script: x
-  variables: {V: job, J: job}
+  variables: {V: job, J: job, JW: job}
   rules:
     - variables: {V: rule, R: rule}
 `)
@@ -27,7 +27,7 @@ job:
 	ctx.Group = jobspec.Variables{{Key: "V", Value: "group"}, {Key: "GR", Value: "group"}}
 	ctx.Project = jobspec.Variables{{Key: "GR", Value: "project"}}
 	j := jobOf(t, mustCompile(t, cfg, ctx), "job")
-	for key, want := range map[string]string{"V": "group", "GR": "project", "P": "predefined", "G": "global", "W": "workflow", "J": "job", "R": "rule"} {
+	for key, want := range map[string]string{"V": "group", "GR": "project", "P": "predefined", "G": "global", "W": "workflow", "J": "job", "JW": "job", "R": "rule"} {
 		if got, _ := varOf(j, key); got != want {
 			t.Errorf("%s = %q, want %q", key, got, want)
 		}
