@@ -136,12 +136,13 @@ func when(t *time.Time) string {
 	return t.Local().Format("2006-01-02 15:04")
 }
 
-// seconds formats a duration in seconds as 1m5s (0.4s under ten seconds); "-" for none.
-func seconds(s *float64) string {
+// seconds formats a duration in seconds (a job's fractional ones, a pipeline's
+// whole ones) as 1m5s (0.4s under ten seconds); "-" for none.
+func seconds[S int64 | float64](s *S) string {
 	if s == nil {
 		return "-"
 	}
-	d := time.Duration(*s * float64(time.Second))
+	d := time.Duration(float64(*s) * float64(time.Second))
 	if d < 10*time.Second {
 		return d.Round(100 * time.Millisecond).String()
 	}

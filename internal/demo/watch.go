@@ -131,11 +131,11 @@ func summarize(ctx context.Context, c *client.Client, out io.Writer, res *Result
 }
 
 // durationOf formats a duration in seconds after prefix; "" when there is none.
-func durationOf(s *float64, prefix string) string {
+func durationOf[S int64 | float64](s *S, prefix string) string {
 	if s == nil {
 		return ""
 	}
-	d := time.Duration(*s * float64(time.Second))
+	d := time.Duration(float64(*s) * float64(time.Second))
 	if d < 10*time.Second {
 		return prefix + d.Round(100*time.Millisecond).String()
 	}

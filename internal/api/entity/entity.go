@@ -171,9 +171,12 @@ type Pipeline struct {
 	User       *UserBasic `json:"user"`
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
-	// Duration is the running time in seconds, null while unfinished.
-	Duration       *float64       `json:"duration"`
-	QueuedDuration *float64       `json:"queued_duration"`
+	// Duration is the running time in whole seconds, null while unfinished;
+	// QueuedDuration the whole seconds from creation to start, null under one.
+	// GitLab's are integers (a job's are fractional), and clients such as go-gitlab
+	// decode them as such.
+	Duration       *int64         `json:"duration"`
+	QueuedDuration *int64         `json:"queued_duration"`
 	Coverage       *string        `json:"coverage"`
 	DetailedStatus DetailedStatus `json:"detailed_status"`
 }

@@ -206,9 +206,16 @@ func TestAPipelineIsShownInDetail(t *testing.T) {
 	e.Succeed(t, e.MustTake(t, runner, nil))
 	e.call(t, "GET", fmt.Sprintf("%s/pipelines/%d", path, created.ID), e.AdminToken, nil).want(t, http.StatusOK, &pl)
 	// deploy is manual: the pipeline succeeds without it, as in GitLab.
-	if pl.Status != "success" || pl.StartedAt == nil || pl.FinishedAt == nil || pl.DetailedStatus.Label != "passed" {
+	if pl.Status != "success" || pl.StartedAt == nil || pl.FinishedAt == nil || pl.Duration == nil || pl.DetailedStatus.Label != "passed" {
 		t.Errorf("finished pipeline %+v", pl)
 	}
+	// GitLab's pipeline duration and queued_duration are whole seconds (go-gitlab, and
+	// so glab, decode them into ints), unlike a job's, which are fractional.
+	var asGoGitLab struct {
+		Duration       *int `json:"duration"`
+		QueuedDuration *int `json:"queued_duration"`
+	}
+	e.call(t, "GET", fmt.Sprintf("%s/pipelines/%d", path, created.ID), e.AdminToken, nil).want(t, http.StatusOK, &asGoGitLab)
 	// Anonymous callers see nothing of a private project.
 	e.call(t, "GET", fmt.Sprintf("%s/pipelines/%d", path, created.ID), "", nil).wantError(t, http.StatusNotFound, "404 Project Not Found")
 }

@@ -33,6 +33,16 @@ func seconds(d time.Duration) *float64 {
 	return &s
 }
 
+// wholeSeconds is d in whole seconds (truncated, as GitLab's integer columns keep
+// it), or nil when d is not positive.
+func wholeSeconds(d time.Duration) *int64 {
+	if d <= 0 {
+		return nil
+	}
+	s := int64(d / time.Second)
+	return &s
+}
+
 func optString(s string) *string {
 	if s == "" {
 		return nil
@@ -128,11 +138,13 @@ func (h *Handler) pipeline(pl *store.Pipeline, p *store.Project, u *store.User) 
 	out := entity.Pipeline{
 		PipelineBasic: h.pipelineBasic(pl, p), BeforeSHA: pl.BeforeSHA, Tag: pl.Tag,
 		YAMLErrors: optString(pl.YAMLErrors), StartedAt: optTime(pl.StartedAt), FinishedAt: optTime(pl.FinishedAt),
-		Duration: seconds(pl.Duration()), DetailedStatus: detailedStatus(pl.Status),
+		Duration: wholeSeconds(pl.Duration()), DetailedStatus: detailedStatus(pl.Status),
 	}
 	out.DetailedStatus.DetailsPath = "/" + p.FullPath + "/-/pipelines/" + fmt.Sprint(pl.ID)
 	if !pl.StartedAt.IsZero() {
-		out.QueuedDuration = seconds(pl.StartedAt.Sub(pl.CreatedAt))
+		if q := wholeSeconds(pl.StartedAt.Sub(pl.CreatedAt)); q != nil && *q > 0 {
+			out.QueuedDuration = q // GitLab: nil rather than 0
+		}
 	}
 	if u != nil {
 		ub := h.userBasic(u)
