@@ -1,6 +1,10 @@
 package ci
 
-import "regexp"
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
 
 // jobKeys are the keywords a job may use (GitLab's job_template).
 var jobKeys = []string{"image", "services", "before_script", "after_script", "hooks", "rules", "variables",
@@ -169,16 +173,37 @@ func (c checker) retry(v *Value, where string) {
 		c.retryMax(x, where+" max")
 	}
 	if x := v.Get("when"); v.Has("when") {
-		if x.IsSeq() {
-			for _, it := range x.Items {
-				c.enum(it, where+" when", retryWhen...)
-			}
-		} else {
-			c.enum(x, where+" when", retryWhen...)
-		}
+		c.retryWhen(x, where+" when")
 	}
 	if x := v.Get("exit_codes"); v.Has("exit_codes") {
 		c.exitCodes(x, where+" exit_codes")
+	}
+}
+
+// retryWhen checks retry:when, a failure reason or a list of them, in the words of
+// GitLab's FullRetry entry.
+func (c checker) retryWhen(v *Value, where string) {
+	switch {
+	case v.IsString():
+		if !slices.Contains(retryWhen, v.Str) {
+			c.errorf(v, "%s is not included in the list (%q)", where, v.Str)
+		}
+	case v.IsSeq():
+		var unknown []string
+		for _, it := range v.Items {
+			if !it.IsString() {
+				c.errorf(it, "%s should be an array of strings or a string", where)
+				return
+			}
+			if !slices.Contains(retryWhen, it.Str) {
+				unknown = append(unknown, it.Str)
+			}
+		}
+		if len(unknown) > 0 {
+			c.errorf(v, "%s contains unknown values: %s", where, strings.Join(unknown, ", "))
+		}
+	default:
+		c.errorf(v, "%s should be an array of strings or a string", where)
 	}
 }
 

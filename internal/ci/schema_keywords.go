@@ -164,7 +164,7 @@ func (c checker) cacheItem(v *Value, where string) {
 		c.strList(x, where+" paths", 0)
 	}
 	if x := v.Get("policy"); v.Has("policy") {
-		c.pattern(x, where+" policy", cachePolicyRE, "should be pull-push, push, pull, or a variable")
+		c.pattern(x, where+" policy", cachePolicyRE, "should be a variable or one of: pull-push, push, pull")
 	}
 	for _, k := range []string{"unprotect", "untracked"} {
 		if x := v.Get(k); v.Has(k) {
