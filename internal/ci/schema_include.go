@@ -102,32 +102,13 @@ func (c checker) includeItem(v *Value, where string, spec bool) {
 }
 
 func (c checker) includeRules(v *Value, where string) {
-	if v.IsNull() || v.IsReference() {
-		return
-	}
-	if !c.typeIs(v, where, "an array of hashes", KindSeq) {
-		return
-	}
-	for _, r := range v.Items {
-		w := where + ":rule"
-		switch {
-		case r.IsReference():
-		case r.IsString():
-			if r.Str == "" {
-				c.errorf(r, "%s config can't be blank", w)
-			}
-		case r.IsSeq():
-			c.strList(r, w, 1)
-		case r.IsMap():
-			c.onlyKeys(r, w, "if", "changes", "exists", "when")
-			c.ruleClauses(r, w)
-			if x := r.Get("when"); r.Has("when") && !x.IsNull() {
-				c.enum(x, w+" when", "never", "always")
-			}
-		default:
-			c.errorf(r, "%s config should be a hash", w)
+	c.ruleList(v, where, func(v *Value) []*Value { return v.Items }, func(r *Value, w string) {
+		c.onlyKeys(r, w, "if", "changes", "exists", "when")
+		c.ruleClauses(r, w)
+		if x := r.Get("when"); r.Has("when") && !x.IsNull() {
+			c.enum(x, w+" when", "never", "always")
 		}
-	}
+	})
 }
 
 // includeInputs checks the inputs given to an included file or a downstream pipeline.

@@ -4,13 +4,41 @@ import "slices"
 
 // rules checks a job's rules (null is allowed).
 func (c checker) rules(v *Value, where string) {
+	c.ruleList(v, where, ruleItems, func(r *Value, w string) {
+		c.onlyKeys(r, w, "if", "changes", "exists", "variables", "when", "start_in", "allow_failure", "needs", "interruptible")
+		c.ruleClauses(r, w)
+		if x := r.Get("variables"); r.Has("variables") {
+			c.rulesVariables(x, w+":variables")
+		}
+		if x := r.Get("when"); r.Has("when") {
+			c.enum(x, w+" when", ruleWhen...)
+		}
+		if x := r.Get("start_in"); r.Has("start_in") {
+			c.str(x, w+" start_in", 1)
+		}
+		if x := r.Get("allow_failure"); r.Has("allow_failure") {
+			c.boolean(x, w+" allow_failure")
+		}
+		if x := r.Get("interruptible"); r.Has("interruptible") {
+			c.boolean(x, w+" interruptible")
+		}
+		if x := r.Get("needs"); r.Has("needs") {
+			c.rulesNeeds(x, w+":needs")
+		}
+	})
+}
+
+// ruleList checks a list of rules (null and !reference allowed): the blank strings,
+// nested lists and other values GitLab refuses in it, and each hash, which items picks
+// out of the list, with rule.
+func (c checker) ruleList(v *Value, where string, items func(*Value) []*Value, rule func(r *Value, where string)) {
 	if v.IsNull() || v.IsReference() {
 		return
 	}
 	if !c.typeIs(v, where, "an array of hashes", KindSeq) {
 		return
 	}
-	for _, r := range ruleItems(v) {
+	for _, r := range items(v) {
 		w := where + ":rule"
 		switch {
 		case r.IsReference():
@@ -21,26 +49,7 @@ func (c checker) rules(v *Value, where string) {
 		case r.IsSeq():
 			c.strList(r, w, 1)
 		case r.IsMap():
-			c.onlyKeys(r, w, "if", "changes", "exists", "variables", "when", "start_in", "allow_failure", "needs", "interruptible")
-			c.ruleClauses(r, w)
-			if x := r.Get("variables"); r.Has("variables") {
-				c.rulesVariables(x, w+":variables")
-			}
-			if x := r.Get("when"); r.Has("when") {
-				c.enum(x, w+" when", ruleWhen...)
-			}
-			if x := r.Get("start_in"); r.Has("start_in") {
-				c.str(x, w+" start_in", 1)
-			}
-			if x := r.Get("allow_failure"); r.Has("allow_failure") {
-				c.boolean(x, w+" allow_failure")
-			}
-			if x := r.Get("interruptible"); r.Has("interruptible") {
-				c.boolean(x, w+" interruptible")
-			}
-			if x := r.Get("needs"); r.Has("needs") {
-				c.rulesNeeds(x, w+":needs")
-			}
+			rule(r, w)
 		default:
 			c.errorf(r, "%s config should be a hash", w)
 		}
