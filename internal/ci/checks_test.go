@@ -47,6 +47,8 @@ func TestLoadRefusesWhatGitLabRefuses(t *testing.T) {
 		"retry when not a reason": {"t:\n  retry: {max: 1, when: bogus}\n  script: x\n", `jobs:t:retry when is not included in the list ("bogus")`},
 		"retry when not strings":  {"t:\n  retry: {max: 1, when: [1]}\n  script: x\n", "jobs:t:retry when should be an array of strings or a string"},
 		"bad cache policy":        {"t:\n  cache: {policy: none}\n  script: x\n", "jobs:t:cache policy should be a variable or one of: pull-push, push, pull"},
+		"bad artifacts when":      {"t:\n  artifacts: {paths: [a], when: sometimes}\n  script: x\n", "jobs:t:artifacts when should be on_success, on_failure or always"},
+		"bad artifacts expire_in": {"t:\n  artifacts: {paths: [a], expire_in: 7 elephants}\n  script: x\n", `jobs:t:artifacts expire in should be a duration: "7 elephants"`},
 		"cache key with slash":    {"t:\n  cache: {key: a/b}\n  script: x\n", `cannot contain the "/" character`},
 		"variable not in opts":    {"variables:\n  ENV: {value: qa, options: [prod, staging]}\nt:\n  script: x\n", "variables:ENV config value must be present in options"},
 		"bad coverage regexp":     {"t:\n  coverage: '/(unclosed/'\n  script: x\n", "jobs:t coverage config should be a regular expression"},

@@ -84,7 +84,7 @@ func (dc decoder) job(name string, pos Pos, v *Value) *JobConfig {
 		}
 	}
 	if x := v.Get("artifacts"); x.IsMap() {
-		a := dc.artifacts(x)
+		a := dc.artifacts(x, where+":artifacts")
 		j.Artifacts = &a
 	}
 	j.Cache = dc.caches(v.Get("cache"))
@@ -278,7 +278,7 @@ func cache(v *Value) Cache {
 	return c
 }
 
-func (dc decoder) artifacts(v *Value) Artifacts {
+func (dc decoder) artifacts(v *Value, where string) Artifacts {
 	a := Artifacts{
 		Name:      v.Get("name").Text(),
 		Untracked: v.Get("untracked").Bool(),
@@ -289,10 +289,8 @@ func (dc decoder) artifacts(v *Value) Artifacts {
 	}
 	a.Paths, _ = v.Get("paths").Strings()
 	a.Exclude, _ = v.Get("exclude").Strings()
-	if a.ExpireIn != "" && a.ExpireIn != "never" {
-		if _, err := ParseDuration(a.ExpireIn); err != nil {
-			dc.d.errorf(v.Get("expire_in").Pos, "artifacts expire_in should be a duration: %v", err)
-		}
+	if x := v.Get("expire_in"); x.IsString() && a.ExpireIn != "" && a.ExpireIn != "never" {
+		dc.duration(x, where+" expire in", 0) // GitLab's words: "jobs:x:artifacts expire in should be a duration"
 	}
 	if r := v.Get("reports"); r.IsMap() {
 		for _, p := range r.Pairs {

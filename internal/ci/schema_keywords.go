@@ -210,8 +210,8 @@ func (c checker) artifacts(v *Value, where string) {
 			c.boolean(x, where+" "+k)
 		}
 	}
-	if x := v.Get("when"); v.Has("when") {
-		c.enum(x, where+" when", "on_success", "on_failure", "always")
+	if x := v.Get("when"); v.Has("when") && (!x.IsString() || !slices.Contains([]string{"on_success", "on_failure", "always"}, x.Str)) {
+		c.errorf(x, "%s when should be on_success, on_failure or always", where) // GitLab's Artifacts entry
 	}
 	if x := v.Get("access"); v.Has("access") {
 		c.enum(x, where+" access", "none", "developer", "maintainer", "all")
