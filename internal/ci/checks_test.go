@@ -49,6 +49,7 @@ func TestLoadRefusesWhatGitLabRefuses(t *testing.T) {
 		"bad cache policy":        {"t:\n  cache: {policy: none}\n  script: x\n", "jobs:t:cache policy should be a variable or one of: pull-push, push, pull"},
 		"bad artifacts when":      {"t:\n  artifacts: {paths: [a], when: sometimes}\n  script: x\n", "jobs:t:artifacts when should be on_success, on_failure or always"},
 		"bad artifacts expire_in": {"t:\n  artifacts: {paths: [a], expire_in: 7 elephants}\n  script: x\n", `jobs:t:artifacts expire in should be a duration: "7 elephants"`},
+		"five caches":             {"t:\n  cache: [{key: a}, {key: b}, {key: c}, {key: d}, {key: e}]\n  script: x\n", "jobs:t:cache config no more than 4 caches can be created"},
 		"cache key with slash":    {"t:\n  cache: {key: a/b}\n  script: x\n", `cannot contain the "/" character`},
 		"variable not in opts":    {"variables:\n  ENV: {value: qa, options: [prod, staging]}\nt:\n  script: x\n", "variables:ENV config value must be present in options"},
 		"bad coverage regexp":     {"t:\n  coverage: '/(unclosed/'\n  script: x\n", "jobs:t coverage config should be a regular expression"},

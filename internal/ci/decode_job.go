@@ -87,7 +87,7 @@ func (dc decoder) job(name string, pos Pos, v *Value) *JobConfig {
 		a := dc.artifacts(x, where+":artifacts")
 		j.Artifacts = &a
 	}
-	j.Cache = dc.caches(v.Get("cache"))
+	j.Cache = dc.caches(v.Get("cache"), where+":cache")
 	j.Retry = retry(v.Get("retry"))
 	if x := v.Get("timeout"); x.IsString() {
 		j.Timeout = dc.duration(x, where+" timeout", maxJobTimeout)
@@ -236,7 +236,7 @@ func (dc decoder) image(v *Value) Image {
 	return img
 }
 
-func (dc decoder) caches(v *Value) []Cache {
+func (dc decoder) caches(v *Value, where string) []Cache {
 	switch {
 	case v.IsMap():
 		return []Cache{cache(v)}
@@ -248,7 +248,7 @@ func (dc decoder) caches(v *Value) []Cache {
 			}
 		}
 		if len(out) > 4 {
-			dc.d.errorf(v.Pos, "cache config has too many entries (maximum 4)")
+			dc.d.errorf(v.Pos, "%s config no more than 4 caches can be created", where) // GitLab's Caches entry
 		}
 		return out
 	}
