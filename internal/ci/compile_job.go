@@ -114,7 +114,7 @@ func (cp *compiler) evaluate(jc *JobConfig) (*Job, *Rule, bool) {
 		}
 	}
 	if j.When == "delayed" && j.StartIn == 0 {
-		cp.d.errorf(jc.Pos, "jobs:%s start_in should be a duration when the job is delayed", jc.Name)
+		cp.d.errorf(jc.Pos, "jobs:%s start in should be a duration (when: delayed needs start_in)", jc.Name)
 	}
 	return j, rule, true
 }

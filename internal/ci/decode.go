@@ -98,7 +98,7 @@ func (dc decoder) rule(r *Value, where string) *Rule {
 	rule.Changes = dc.pathsClause(r.Get("changes"), where+":changes")
 	rule.Exists = dc.pathsClause(r.Get("exists"), where+":exists")
 	if x := r.Get("start_in"); x.IsString() {
-		rule.StartIn = dc.duration(x, where+" start_in", maxStartIn)
+		rule.StartIn = dc.duration(x, where+" start in", maxStartIn)
 	}
 	if x := r.Get("allow_failure"); x != nil && x.Kind == KindBool {
 		b := x.Bool()

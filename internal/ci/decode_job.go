@@ -66,9 +66,9 @@ func (dc decoder) job(name string, pos Pos, v *Value) *JobConfig {
 	}
 	if x := v.Get("start_in"); x.IsString() {
 		if j.When != "delayed" && !j.HasRules {
-			dc.d.errorf(x.Pos, "%s start_in should be blank", where)
+			dc.d.errorf(x.Pos, "%s start in must be blank (start_in is only for when: delayed)", where)
 		} else {
-			j.StartIn = dc.duration(x, where+" start_in", maxStartIn)
+			j.StartIn = dc.duration(x, where+" start in", maxStartIn)
 		}
 	}
 	j.AllowFailure = allowFailure(v.Get("allow_failure"))

@@ -224,3 +224,13 @@ func TestChangesCompareToCannotBeComputedAndCountsAsChanged(t *testing.T) {
 		t.Errorf("jobs = %v", got)
 	}
 }
+
+func TestARuleThatDelaysAJobNeedsAStartIn(t *testing.T) {
+	cfg := mustLoad(t, "job:\n  script: x\n  rules:\n    - when: delayed\n")
+	_, err := cfg.Compile(pushToMain())
+	if err == nil || !strings.Contains(err.Error(), "jobs:job start in should be a duration") {
+		t.Errorf("a rule's when: delayed without start_in: got %v", err)
+	}
+	wantError(t, loadErrors(t, "job:\n  script: x\n  rules:\n    - when: delayed\n      start_in: 10 fortnights\n"),
+		`jobs:job:rules:rule start in should be a duration: "10 fortnights"`)
+}

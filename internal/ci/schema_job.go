@@ -112,7 +112,7 @@ func (c checker) job(v *Value, name string) {
 		}
 	}
 	if w := v.Get("when"); w.IsString() && w.Str == "delayed" && !v.Has("start_in") {
-		c.errorf(w, "%s start_in should be a duration when using when: delayed", where)
+		c.errorf(w, "%s start in should be a duration (when: delayed needs start_in)", where)
 	}
 }
 
