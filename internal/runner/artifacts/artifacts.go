@@ -21,15 +21,7 @@ import (
 // Runs reports whether an artifact with condition when is uploaded after a job that
 // succeeded or not. An unknown condition is an error naming it.
 func Runs(when string, succeeded bool) (bool, error) {
-	switch when {
-	case "", jobspec.WhenOnSuccess:
-		return succeeded, nil
-	case jobspec.WhenOnFailure:
-		return !succeeded, nil
-	case jobspec.WhenAlways:
-		return true, nil
-	}
-	return false, fmt.Errorf("unknown artifacts:when %q (want on_success, on_failure or always)", when)
+	return fileset.Kept("artifacts:when", when, succeeded)
 }
 
 // Archive is one built archive, a temporary file the caller removes.

@@ -164,15 +164,7 @@ func Pushes(policy, when string, succeeded bool) (bool, error) {
 	default:
 		return false, fmt.Errorf("unknown cache policy %q (want pull, push or pull-push)", policy)
 	}
-	switch when {
-	case "", jobspec.WhenOnSuccess:
-		return succeeded, nil
-	case jobspec.WhenOnFailure:
-		return !succeeded, nil
-	case jobspec.WhenAlways:
-		return true, nil
-	}
-	return false, fmt.Errorf("unknown cache:when %q (want on_success, on_failure or always)", when)
+	return fileset.Kept("cache:when", when, succeeded)
 }
 
 // FallbackKeys returns the keys to try after the main one: the entry's fallback_keys,
