@@ -32,7 +32,10 @@ if len(sys.argv) > 2 and sys.argv[1] == "hold":
     sys.exit(0)
 print("visible devices:", torch.cuda.device_count(), torch.cuda.get_device_name(0), flush=True)
 marker = sys.argv[1]
-subprocess.Popen([sys.executable, __file__, "hold", marker], start_new_session=True)
+# The holder gets none of this process's output pipe: a reader of it (the test) would
+# otherwise wait for the holder to end, not for this process.
+subprocess.Popen([sys.executable, __file__, "hold", marker], start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(marker + ".err", "w"))
 a = torch.randn(8192, 8192, device="cuda")
 b = torch.randn(8192, 8192, device="cuda")
 n, end = 0, time.time() + 4
@@ -97,8 +100,12 @@ func TestRealGPULeaseTelemetryAndScrub(t *testing.T) {
 	os.WriteFile(script, []byte(workload), 0o644)
 	cmd := exec.CommandContext(ctx, python, script, filepath.Join(dir, "holder.pid"))
 	cmd.Env = append(os.Environ(), l.Devices().Env...)
+	cmd.WaitDelay = 10 * time.Second // should the holder keep the output pipe after all
 	out, err := cmd.CombinedOutput()
 	t.Logf("workload output:\n%s", out)
+	if holder, _ := os.ReadFile(filepath.Join(dir, "holder.pid.err")); len(holder) > 0 {
+		t.Logf("the left-behind process wrote:\n%s", holder)
+	}
 	if err != nil {
 		t.Fatalf("the PyTorch workload failed: %v", err)
 	}
@@ -112,7 +119,9 @@ func TestRealGPULeaseTelemetryAndScrub(t *testing.T) {
 	}
 	tel := res.Report.GPUs[0]
 	t.Logf("footer:\n%s", res.Footer)
-	if tel.Samples < 4 || tel.PeakMemoryBytes < 1<<30 || tel.MeanUtilizationPct <= 0 || tel.EnergyJoules <= 0 || tel.PeakTemperatureC <= 0 {
+	// NVML gives no utilisation of a GPU in MIG mode: a MIG slice's is 0.
+	mig := l.GPUs()[0].MIG != nil
+	if tel.Samples < 4 || tel.PeakMemoryBytes < 1<<30 || (tel.MeanUtilizationPct <= 0 && !mig) || tel.EnergyJoules <= 0 || tel.PeakTemperatureC <= 0 {
 		t.Errorf("telemetry = %+v, want samples, memory, utilisation, energy and temperature", tel)
 	}
 	rows = append(rows, [2]string{"telemetry", fmt.Sprintf("%d samples, peak %s, mean util %.1f %%, %.0f J, peak %.0f °C",
