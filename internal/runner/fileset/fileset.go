@@ -53,6 +53,7 @@ func (r *Result) note(warning bool, format string, args ...any) {
 func Select(ctx context.Context, root string, spec Spec) (Result, error) {
 	var res Result
 	set := map[string]bool{}
+	matched := map[string]bool{} // what paths matched, whose parents the archive restores
 	for _, p := range spec.Paths {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -62,7 +63,7 @@ func Select(ctx context.Context, root string, spec Spec) (Result, error) {
 			res.note(true, "%s: path is outside the project directory and is ignored", p)
 			continue
 		}
-		n, err := addPattern(root, pat, set)
+		n, err := addPattern(root, pat, set, matched)
 		if err != nil {
 			return res, err
 		}
@@ -98,6 +99,13 @@ func Select(ctx context.Context, root string, spec Spec) (Result, error) {
 	if excluded > 0 {
 		res.note(false, "excluded %d files and directories", excluded)
 	}
+	// Parents only of what is kept: a directory that held only excluded files is
+	// not archived, as gitlab-runner archives only what matched.
+	for m := range matched {
+		if set[m] {
+			addParents(m, set)
+		}
+	}
 	res.Entries = make([]string, 0, len(set))
 	for p := range set {
 		res.Entries = append(res.Entries, p)
@@ -119,8 +127,9 @@ func clean(p string) (string, bool) {
 	return c, true
 }
 
-// addPattern adds every path matching pat, and everything below matched directories.
-func addPattern(root, pat string, set map[string]bool) (int, error) {
+// addPattern adds every path matching pat, and everything below matched directories,
+// to set, and the paths pat matched to matched.
+func addPattern(root, pat string, set, matched map[string]bool) (int, error) {
 	if !hasMeta(pat) {
 		if _, err := os.Lstat(filepath.Join(root, filepath.FromSlash(pat))); err != nil {
 			return 0, nil
@@ -128,7 +137,7 @@ func addPattern(root, pat string, set map[string]bool) (int, error) {
 		if pat == "." {
 			return addTree(root, ".", set)
 		}
-		addParents(pat, set)
+		matched[pat] = true
 		return addTree(root, pat, set)
 	}
 	base := literalPrefix(pat)
@@ -153,7 +162,7 @@ func addPattern(root, pat string, set map[string]bool) (int, error) {
 			return err
 		}
 		found += n
-		addParents(rel, set)
+		matched[rel] = true
 		if d.IsDir() {
 			return filepath.SkipDir
 		}

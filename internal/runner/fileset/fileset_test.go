@@ -163,3 +163,25 @@ func TestEveryPathCountsWhatItMatchesEvenWhenAnotherPathAddedItFirst(t *testing.
 		t.Errorf("messages = %q, want %q", got, want)
 	}
 }
+
+func TestADirectoryThatHeldOnlyExcludedFilesIsNotSelected(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{"out/a.txt", "out/sub/b.txt", "kept/sub/c.txt"} {
+		p := filepath.Join(root, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// kept/sub is matched itself, so it stays though its only file is excluded.
+	res, err := Select(context.Background(), root, Spec{Paths: []string{"out/**/*.txt", "kept/sub"},
+		Exclude: []string{"out/sub/*", "kept/sub/c.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"kept", "kept/sub", "out", "out/a.txt"}; !slices.Equal(res.Entries, want) {
+		t.Errorf("entries = %q, want %q", res.Entries, want)
+	}
+}
