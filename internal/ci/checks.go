@@ -230,8 +230,11 @@ func (dc decoder) checkOnStop(j *JobConfig, ix *jobIndex) {
 // checkCycles reports a needs cycle as GitLab does: "The pipeline has circular
 // dependencies: …".
 func (dc decoder) checkCycles(jobs []*JobConfig) {
+	names := make([]string, len(jobs))
 	edges := make(map[string][]string, len(jobs))
-	for _, j := range jobs {
+	pos := make(map[string]Pos, len(jobs))
+	for i, j := range jobs {
+		names[i], pos[j.Name] = j.Name, j.Pos
 		for _, n := range j.Needs {
 			if n.Job == j.Name {
 				dc.d.errorf(j.Pos, "The pipeline has circular dependencies: self-dependency: %s", j.Name)
@@ -240,12 +243,21 @@ func (dc decoder) checkCycles(jobs []*JobConfig) {
 			edges[j.Name] = append(edges[j.Name], n.Job)
 		}
 	}
+	if cycle := findCycle(names, edges); cycle != nil {
+		dc.d.errorf(pos[cycle[0]], "The pipeline has circular dependencies: %s", formatCycle(cycle))
+	}
+}
+
+// findCycle returns the first cycle of the graph edges (a node's successors) found by
+// a depth-first walk from each of names in turn, as the path that closes it
+// ("a", "b", "a"), or nil when there is none.
+func findCycle(names []string, edges map[string][]string) []string {
 	const (
 		unseen = iota
 		active
 		finished
 	)
-	state := make(map[string]int, len(jobs))
+	state := make(map[string]int, len(names))
 	var stack []string
 	var visit func(string) []string
 	visit = func(name string) []string {
@@ -266,20 +278,14 @@ func (dc decoder) checkCycles(jobs []*JobConfig) {
 		state[name] = finished
 		return nil
 	}
-	for _, j := range jobs {
-		if state[j.Name] == unseen {
-			if cycle := visit(j.Name); cycle != nil {
-				pos := Pos{}
-				for _, jj := range jobs {
-					if jj.Name == cycle[0] {
-						pos = jj.Pos
-					}
-				}
-				dc.d.errorf(pos, "The pipeline has circular dependencies: %s", formatCycle(cycle))
-				return
+	for _, n := range names {
+		if state[n] == unseen {
+			if cycle := visit(n); cycle != nil {
+				return cycle
 			}
 		}
 	}
+	return nil
 }
 
 func formatCycle(c []string) string {

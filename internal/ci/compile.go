@@ -149,6 +149,7 @@ func (cp *compiler) run() (*Pipeline, error) {
 		cp.resolveDependencies(j, jc, selected)
 		cp.finish(j, jc, matched[j.Name])
 	}
+	cp.checkNeedsCycles(selected, configs)
 	if cp.d.hasErrors() {
 		return nil, cp.d.list.tidy(cp.cfg.Files).Err()
 	}

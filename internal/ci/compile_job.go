@@ -147,6 +147,29 @@ func (cp *compiler) resolveNeeds(j *Job, jc *JobConfig, rule *Rule, present map[
 	}
 }
 
+// checkNeedsCycles refuses a pipeline whose jobs' final needs, rules:needs included,
+// form a cycle: those jobs could never start. (Load checks the jobs' own needs; a
+// rule's needs replace them only here.)
+func (cp *compiler) checkNeedsCycles(jobs []*Job, configs map[string]*JobConfig) {
+	names := make([]string, len(jobs))
+	edges := make(map[string][]string, len(jobs))
+	for i, j := range jobs {
+		names[i] = j.Name
+		for _, n := range j.Needs {
+			edges[j.Name] = append(edges[j.Name], n.Job)
+		}
+	}
+	cycle := findCycle(names, edges)
+	if cycle == nil {
+		return
+	}
+	what := formatCycle(cycle)
+	if len(cycle) == 2 {
+		what = "self-dependency: " + cycle[0]
+	}
+	cp.d.errorf(configs[cycle[0]].Pos, "The pipeline has circular dependencies: %s", what)
+}
+
 // resolveDependencies lists whose artifacts the job downloads.
 func (cp *compiler) resolveDependencies(j *Job, jc *JobConfig, selected []*Job) {
 	j.Dependencies = []string{}

@@ -365,3 +365,21 @@ func TestCompileIsSafeToCallConcurrently(t *testing.T) {
 		}
 	}
 }
+
+func TestNeedsThatRulesMakeCircularAreRefused(t *testing.T) {
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"a rule's needs close a cycle": {
+			"a:\n  script: x\n  rules:\n    - needs: [b]\nb:\n  script: x\n  needs: [a]\n",
+			`The pipeline has circular dependencies: needs form a cycle "a" → "b" → "a"`},
+		"a rule's needs name the job itself": {
+			"a:\n  script: x\n  rules:\n    - needs: [a]\n",
+			"The pipeline has circular dependencies: self-dependency: a"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := mustLoad(t, tc.yaml).Compile(pushToMain())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
