@@ -197,7 +197,8 @@ func allowedToFail(j *ci.Job, o runner.Outcome) bool {
 	if j.AllowFailure {
 		return true
 	}
-	return o.Kind == runner.ScriptFailure && slices.Contains(j.AllowFailureExitCodes, o.ExitCode)
+	code, ok := o.ScriptExitCode()
+	return ok && slices.Contains(j.AllowFailureExitCodes, code)
 }
 
 // retryReasons are the failure reasons GitLab's retry:when accepts.
@@ -213,8 +214,8 @@ func shouldRetry(r ci.Retry, attempt int, o runner.Outcome) bool {
 		return false
 	}
 	var exitCode *int
-	if o.Kind == runner.ScriptFailure || o.Kind == runner.OutOfMemory {
-		exitCode = &o.ExitCode
+	if code, ok := o.ScriptExitCode(); ok {
+		exitCode = &code
 	}
 	return r.Allows(attempt-1, protocol.MapFailureReason(o.FailureReason, retryReasons), exitCode)
 }

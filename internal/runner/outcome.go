@@ -82,6 +82,16 @@ type ArtifactRecord struct {
 // Succeeded reports whether the job succeeded.
 func (o Outcome) Succeeded() bool { return o.Kind == Success }
 
+// ScriptExitCode is the exit code GitLab records for the job, which allow_failure and
+// retry exit_codes match: the script's exit status for a script failure, 137 for an
+// out-of-memory kill (as Docker reports it); ok is false for other outcomes.
+func (o Outcome) ScriptExitCode() (code int, ok bool) {
+	if o.Kind == ScriptFailure || o.Kind == OutOfMemory {
+		return o.ExitCode, true
+	}
+	return 0, false
+}
+
 // State is the job's final state on the wire: success or failed (a runner never
 // reports canceled, as in gitlab-runner).
 func (o Outcome) State() string {

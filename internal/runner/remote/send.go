@@ -137,8 +137,8 @@ func (c *Channel) finalRequest(o runner.Outcome) protocol.UpdateJobRequest {
 	k := &protocol.KilnJobReport{}
 	if !o.Succeeded() {
 		req.FailureReason = protocol.MapFailureReason(o.FailureReason, c.cfg.Job.Features.FailureReasons)
-		if o.Kind == runner.ScriptFailure || o.Kind == runner.OutOfMemory {
-			req.ExitCode = o.ExitCode
+		if code, ok := o.ScriptExitCode(); ok {
+			req.ExitCode = code
 		}
 		k.Message, k.Requeue = o.Message, o.Requeue
 	}
