@@ -98,7 +98,10 @@ elif [ -x "$bin/gpu.test" ]; then
 		"$bin/gpu.test" -test.run '^TestRealGPU' -test.v -test.count=1 -test.timeout=4m >"$out/gpu-tier.log" 2>&1; then
 		record gpu-tier ok "lease, telemetry and scrub (details below)"
 	else
-		record gpu-tier FAIL "see $out/gpu-tier.log: $(grep -m1 -E 'realgpu_test.go:[0-9]+: ' "$out/gpu-tier.log" | sed 's/^ *//' | head -c 300)"
+		# The first error, not one of the test's own logs.
+		why=$(grep -E 'realgpu_test.go:[0-9]+: |^panic: ' "$out/gpu-tier.log" |
+			grep -vE ': (workload output|footer|summary|the left-behind process wrote):$' | head -n1 | sed 's/^ *//' | head -c 300)
+		record gpu-tier FAIL "see $out/gpu-tier.log: $why"
 	fi
 else
 	record gpu-tier FAIL "no test binary"
