@@ -63,6 +63,9 @@ func ParseGPURequest(lookup func(key string) (string, bool)) (GPURequest, error)
 	if v, ok := lookup(VarGPUMemoryMin); ok && strings.TrimSpace(v) != "" {
 		if b, err := ParseBytes(v); err != nil {
 			bad(VarGPUMemoryMin, v, err.Error())
+		} else if !hasUnit(v) {
+			// "16" would be 16 bytes, which every GPU has: almost surely meant as GB.
+			bad(VarGPUMemoryMin, v, "want a unit, e.g. 16GB or 40GiB: a bare number would be bytes")
 		} else {
 			r.MemoryMinBytes = b
 		}
@@ -82,6 +85,12 @@ func ParseGPURequest(lookup func(key string) (string, bool)) (GPURequest, error)
 		}
 	}
 	return r, errors.Join(errs...)
+}
+
+// hasUnit reports whether a size ends in a unit rather than a digit.
+func hasUnit(size string) bool {
+	t := strings.TrimSpace(size)
+	return t != "" && (t[len(t)-1] < '0' || t[len(t)-1] > '9') && t[len(t)-1] != '.'
 }
 
 // Resolve narrows the machine type's GPU default by a job's request. A request may ask

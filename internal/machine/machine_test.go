@@ -93,6 +93,18 @@ func TestParseGPURequestNamesTheBadVariable(t *testing.T) {
 	}
 }
 
+func TestParseGPURequestWantsAUnitOnTheMemoryMinimum(t *testing.T) {
+	for v, want := range map[string]bool{"16": false, "16.5": false, " 16 ": false, "16GB": true, "16 g": true, "16GiB": true} {
+		_, err := ParseGPURequest(func(k string) (string, bool) { return v, k == VarGPUMemoryMin })
+		if ok := err == nil; ok != want {
+			t.Errorf("%s=%q: error %v, want accepted=%v", VarGPUMemoryMin, v, err, want)
+		}
+		if err != nil && !strings.Contains(err.Error(), "want a unit") {
+			t.Errorf("%s=%q: error %v should ask for a unit", VarGPUMemoryMin, v, err)
+		}
+	}
+}
+
 func TestParseGPURequestReportsEveryMalformedVariable(t *testing.T) {
 	vars := map[string]string{VarGPUCount: "1", VarGPUMemoryMin: "lots", VarCUDAMin: "12.x"}
 	_, err := ParseGPURequest(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
