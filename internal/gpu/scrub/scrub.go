@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"syscall"
 	"time"
@@ -110,7 +111,8 @@ type Failure struct {
 func (f *Failure) Error() string { return fmt.Sprintf("scrubbing GPU %s: %s", f.UUID, f.Reason) }
 
 // Scrub kills every compute process on uuid and waits until none is left and memory
-// use is within Tolerance of baseline. It returns a *Failure when that does not
+// use is within Tolerance of baseline. A listed process that is init, this runner or
+// its parent (a PID namespace mismatch) is never killed: the scrub fails instead. It returns a *Failure when that does not
 // happen within Timeout or the GPU cannot be read (fail closed), and ctx's error when
 // ctx ends first.
 func (s *Scrubber) Scrub(ctx context.Context, uuid string, baseline uint64) (Result, error) {
@@ -129,6 +131,10 @@ func (s *Scrubber) Scrub(ctx context.Context, uuid string, baseline uint64) (Res
 			pids = append(pids, p.PID)
 			if slices.Contains(res.Killed, p.PID) {
 				continue
+			}
+			if protected(p.PID) {
+				return res, s.fail(ctx, uuid, fmt.Sprintf("NVML lists process %d on it, which here is init or this runner: "+
+					"not killed (is the runner in another PID namespace than its jobs' GPU processes?)", p.PID))
 			}
 			s.cfg.Logger.Warn("killing a process a job left on its GPU", "uuid", uuid, "pid", p.PID, "memory_bytes", p.UsedMemoryBytes)
 			if err := s.cfg.Killer.Kill(p.PID); err != nil {
@@ -158,6 +164,11 @@ func (s *Scrubber) Scrub(ctx context.Context, uuid string, baseline uint64) (Res
 		}
 	}
 }
+
+// protected reports whether pid is one scrub must never kill: init, this process or its
+// parent. NVML names processes in the host's PID namespace; in another one (a
+// container) the same numbers may name these.
+func protected(pid int) bool { return pid <= 1 || pid == os.Getpid() || pid == os.Getppid() }
 
 func (s *Scrubber) fail(ctx context.Context, uuid, reason string) error {
 	if err := ctx.Err(); err != nil {

@@ -3,6 +3,8 @@ package scrub_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -79,5 +81,24 @@ func TestScrubOfALostGPUFailsClosed(t *testing.T) {
 	var f *scrub.Failure
 	if !errors.As(err, &f) || !strings.Contains(f.Reason, "listing its processes failed") {
 		t.Errorf("Scrub of a lost GPU = %v, want a failure", err)
+	}
+}
+
+// NVML names processes by their PIDs in the host's PID namespace. A runner in another
+// one (a container) may find those numbers naming its own processes: scrub never kills
+// init, the runner itself or its parent, and fails the GPU (quarantine) saying why.
+func TestScrubNeverKillsTheRunnerItselfOrInit(t *testing.T) {
+	for _, pid := range []int{1, os.Getpid(), os.Getppid()} {
+		s, h, uuid := setup(t)
+		s.GPU(2).StartProcess(pid, 1<<30, -1)
+		sc := scrub.New(scrub.Config{Host: h, Killer: scrub.KillerFunc(func(pid int) error {
+			t.Errorf("killed process %d", pid)
+			return nil
+		})})
+		_, err := sc.Scrub(context.Background(), uuid, nvmltest.IdleMemoryBytes)
+		var f *scrub.Failure
+		if !errors.As(err, &f) || !strings.Contains(f.Reason, fmt.Sprintf("process %d", pid)) || !strings.Contains(f.Reason, "PID namespace") {
+			t.Errorf("Scrub with pid %d listed = %v, want a failure naming it and the PID namespace", pid, err)
+		}
 	}
 }
