@@ -149,7 +149,9 @@ func (cp *compiler) run() (*Pipeline, error) {
 		cp.resolveDependencies(j, jc, selected)
 		cp.finish(j, jc, matched[j.Name])
 	}
-	cp.checkNeedsCycles(selected, configs)
+	if slices.ContainsFunc(selected, func(j *Job) bool { r := matched[j.Name]; return r != nil && r.HasNeeds }) {
+		cp.checkNeedsCycles(selected, configs) // Load found any cycle of the jobs' own needs
+	}
 	if cp.d.hasErrors() {
 		return nil, cp.d.list.tidy(cp.cfg.Files).Err()
 	}
