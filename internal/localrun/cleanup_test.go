@@ -5,9 +5,6 @@ import (
 	"io"
 	"testing"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
 	"github.com/kiln-ci/kiln/internal/executor/docker"
@@ -39,19 +36,11 @@ func TestDockerPipelineLeavesNothingBehindWhenRunReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	f := filters.NewArgs(filters.Arg("label", docker.LabelRunner+"="+localrun.SystemID(state)))
-	ctrs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	left, err := docker.Leftovers(ctx, cli, localrun.SystemID(state), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range ctrs {
-		t.Errorf("container %s (%s) is left after Run returned", c.Names[0], c.Labels[docker.LabelRole])
-	}
-	for _, n := range nets {
-		t.Errorf("network %s is left after Run returned", n.Name)
+	for _, l := range left {
+		t.Errorf("%s is left after Run returned", l)
 	}
 }

@@ -4,15 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
 	"github.com/kiln-ci/kiln/internal/executor/docker"
@@ -101,30 +96,9 @@ func dockerLeftovers(t *testing.T, runnerID string, jobID int64) []string {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	ctx := context.Background()
-	f := filters.NewArgs(filters.Arg("label", docker.LabelRunner+"="+runnerID),
-		filters.Arg("label", docker.LabelJob+"="+strconv.FormatInt(jobID, 10)))
-	var left []string
-	ctrs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	left, err := docker.Leftovers(context.Background(), cli, runnerID, jobID)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, c := range ctrs {
-		left = append(left, "container "+c.Names[0]+" ("+c.Labels[docker.LabelRole]+")")
-	}
-	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nets {
-		left = append(left, "network "+n.Name)
-	}
-	vols, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range vols.Volumes {
-		left = append(left, "volume "+v.Name)
 	}
 	return left
 }

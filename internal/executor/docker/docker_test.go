@@ -5,15 +5,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
 	"github.com/kiln-ci/kiln/internal/executor"
@@ -70,32 +66,9 @@ func newExecutor(t testing.TB, cfg docker.Config) *docker.Executor {
 // runner, and script directories of the job in tempDir.
 func leftovers(t testing.TB, cli *client.Client, tempDir string, spec executor.Spec) []string {
 	t.Helper()
-	ctx := context.Background()
-	f := filters.NewArgs(
-		filters.Arg("label", docker.LabelJob+"="+strconv.FormatInt(spec.JobID, 10)),
-		filters.Arg("label", docker.LabelRunner+"="+spec.RunnerID),
-	)
-	var left []string
-	ctrs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	left, err := docker.Leftovers(context.Background(), cli, spec.RunnerID, spec.JobID)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, c := range ctrs {
-		left = append(left, "container "+c.Names[0]+" ("+c.State+")")
-	}
-	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nets {
-		left = append(left, "network "+n.Name)
-	}
-	vols, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range vols.Volumes {
-		left = append(left, "volume "+v.Name)
 	}
 	dirs, _ := filepath.Glob(filepath.Join(tempDir, fmt.Sprintf("kiln-docker-*.%d-*", spec.JobID)))
 	for _, d := range dirs {
