@@ -139,6 +139,11 @@ func (e *Environment) runContainer(ctx context.Context, id string, cmd executor.
 		if st, err := e.ex.cli.ContainerInspect(bg, id); err == nil && st.State != nil {
 			res.OOMKilled = st.State.OOMKilled
 		}
+		// SIGKILLed under a memory limit, yet not OOMKilled: the daemon may have learnt
+		// of the OOM kill only after the exit.
+		if !res.OOMKilled && !stopped && res.ExitCode == 128+9 && e.spec.Limits.MemoryBytes > 0 {
+			res.OOMKilled = e.oomEvent(bg, id, started)
+		}
 	}
 	// docker-init exits 128+n when a signal killed the script: a stop or the OOM killer.
 	if (stopped && (res.ExitCode == 128+15 || res.ExitCode == 128+9)) || (res.OOMKilled && res.ExitCode == 128+9) {
