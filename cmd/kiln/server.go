@@ -34,14 +34,17 @@ type serverConfig struct {
 	DataDir     string
 	DatabaseURL string
 	// ExternalURL is how runners and people reach the server; default http://<listen>.
-	ExternalURL     string
-	BootstrapToken  string
-	LongPoll        time.Duration
-	StuckTimeout    time.Duration
-	MaxArtifactSize int64
-	ShutdownTimeout time.Duration
-	LogLevel        string
-	LogFormat       string
+	ExternalURL    string
+	BootstrapToken string
+	// RegistrationToken, when set, is an instance-wide registration token for legacy
+	// runner registration (kept across restarts; KILN_REGISTRATION_TOKEN).
+	RegistrationToken string
+	LongPoll          time.Duration
+	StuckTimeout      time.Duration
+	MaxArtifactSize   int64
+	ShutdownTimeout   time.Duration
+	LogLevel          string
+	LogFormat         string
 	// MachineTypes is a TOML file of [[machine_types]] added to the default catalog
 	// (an entry with a default's tag replaces it); "" keeps the defaults.
 	MachineTypes string
@@ -72,7 +75,9 @@ PostgreSQL with --database postgres://... (artifacts and repositories stay in
 
 On a fresh server, KILN_BOOTSTRAP_TOKEN (or --bootstrap-token) creates the first
 administrator, root, with that personal access token, so that automation can drive
-it at once. /-/health, /-/readiness and /metrics (Prometheus) are served beside
+it at once. KILN_REGISTRATION_TOKEN (or --registration-token) is a registration
+token for legacy runner registration (gitlab-runner register --registration-token):
+runners it registers serve the whole instance. /-/health, /-/readiness and /metrics (Prometheus) are served beside
 /api/v4. SIGINT or SIGTERM stop it gracefully: long polls end at once, other
 requests get --shutdown-timeout to finish.`,
 		Example: `  export KILN_BOOTSTRAP_TOKEN=$(openssl rand -hex 20)   # root's token: keep it
@@ -84,6 +89,9 @@ requests get --shutdown-timeout to finish.`,
 			if cfg.BootstrapToken == "" {
 				cfg.BootstrapToken = os.Getenv("KILN_BOOTSTRAP_TOKEN")
 			}
+			if cfg.RegistrationToken == "" {
+				cfg.RegistrationToken = os.Getenv("KILN_REGISTRATION_TOKEN")
+			}
 			return runServer(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -93,6 +101,7 @@ requests get --shutdown-timeout to finish.`,
 	f.StringVar(&cfg.DatabaseURL, "database", "", "PostgreSQL URL (postgres://...); default SQLite in --data")
 	f.StringVar(&cfg.ExternalURL, "external-url", "", "URL runners and users reach the server at (default http://<listen>)")
 	f.StringVar(&cfg.BootstrapToken, "bootstrap-token", "", "personal access token of the first administrator on a fresh server (or KILN_BOOTSTRAP_TOKEN)")
+	f.StringVar(&cfg.RegistrationToken, "registration-token", "", "instance-wide registration token for legacy runner registration (or KILN_REGISTRATION_TOKEN)")
 	f.DurationVar(&cfg.LongPoll, "long-poll", coordinator.DefaultLongPoll, "how long jobs/request waits for a job")
 	f.DurationVar(&cfg.StuckTimeout, "stuck-timeout", coordinator.DefaultStuckTimeout, "fail a running job whose runner is silent this long")
 	f.Int64Var(&cfg.MaxArtifactSize, "max-artifact-size", coordinator.DefaultMaxArtifactBytes, "largest artifact upload in bytes")
@@ -165,6 +174,11 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr io.Writer) 
 		// The coordinator logs the administrator it creates.
 		if _, err := svc.Bootstrap(ctx, cfg.BootstrapToken); err != nil {
 			return fmt.Errorf("bootstrapping the first administrator: %w", err)
+		}
+	}
+	if cfg.RegistrationToken != "" {
+		if _, err := svc.EnsureRegistrationToken(ctx, cfg.RegistrationToken); err != nil {
+			return fmt.Errorf("--registration-token: %w", err)
 		}
 	}
 	authn := auth.New(st.Users, log)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -125,6 +126,47 @@ func TestBootstrapTokenCreatesTheFirstAdministratorOnce(t *testing.T) {
 	}
 }
 
+func TestARegistrationTokenLetsGitLabRunnersRegisterTheLegacyWay(t *testing.T) {
+	const token = "kiln-registration-token-0001"
+	cfg := baseConfig(t.TempDir())
+	cfg.RegistrationToken = token
+	register := func(url, token string) int {
+		// What gitlab-runner register --registration-token sends (runner-protocol.md §2.2).
+		body := `{"description":"legacy","tag_list":"shell,linux","run_untagged":false,"locked":true,"paused":false,` +
+			`"info":{"name":"gitlab-runner","version":"19.4.0"},"token":"` + token + `"}`
+		req, _ := http.NewRequest("POST", url+"/api/v4/runners", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Runner-Token", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got struct {
+			ID    int64  `json:"id"`
+			Token string `json:"token"`
+		}
+		if resp.StatusCode == http.StatusCreated {
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got.ID == 0 || got.Token == "" {
+				t.Errorf("201 answer %+v, %v: want a non-zero id and a token", got, err)
+			}
+		}
+		return resp.StatusCode
+	}
+	for start := range 2 { // the token is kept, and a restart with it changes nothing
+		url, stop := startServer(t, cfg)
+		if code := register(url, token); code != http.StatusCreated {
+			t.Errorf("start %d: registering with the server's registration token: %d, want 201", start+1, code)
+		}
+		if code := register(url, "not-the-registration-token"); code != http.StatusForbidden {
+			t.Errorf("start %d: registering with another token: %d, want 403", start+1, code)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestServerRefusesBadSettingsClearly(t *testing.T) {
 	cfg := baseConfig(t.TempDir())
 	cfg.LogLevel = "loud"
@@ -135,6 +177,14 @@ func TestServerRefusesBadSettingsClearly(t *testing.T) {
 	cfg.BootstrapToken = "short"
 	if err := runServer(context.Background(), cfg, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "at least 20 characters") {
 		t.Errorf("short bootstrap token: %v", err)
+	}
+	for _, bad := range []string{"short", "glrt-looks-like-a-runner-token-0001"} {
+		cfg = baseConfig(t.TempDir())
+		cfg.RegistrationToken = bad
+		if err := runServer(context.Background(), cfg, io.Discard, io.Discard); err == nil ||
+			!strings.Contains(err.Error(), "--registration-token") || strings.Contains(err.Error(), bad) {
+			t.Errorf("registration token %q: %v; want an error naming the flag, not repeating the token", bad, err)
+		}
 	}
 	cfg = baseConfig(t.TempDir())
 	cfg.DatabaseURL = "mysql://x"

@@ -230,6 +230,34 @@ func (s *Service) RegisterRunner(ctx context.Context, req protocol.RegisterRunne
 	return r, token, nil
 }
 
+// EnsureRegistrationToken makes token an instance-wide registration token (GitLab's
+// legacy one, for gitlab-runner register --registration-token) unless it is one
+// already, and reports whether it created it. KindInvalid for a token under 20
+// characters, with spaces, or with the glrt- prefix (runners would take it for an
+// authentication token and verify it instead of registering).
+func (s *Service) EnsureRegistrationToken(ctx context.Context, token string) (bool, error) {
+	if len(token) < 20 || strings.ContainsAny(token, " \t\r\n") || strings.HasPrefix(token, store.PrefixRunnerToken) {
+		return false, newError(KindInvalid, nil, "the registration token must be at least 20 characters without spaces and not start with "+
+			store.PrefixRunnerToken+" (the prefix of runner authentication tokens)")
+	}
+	_, err := s.st.Runners.RegistrationTokenByToken(ctx, token)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("looking up the registration token: %w", err)
+	}
+	rt := &store.RegistrationToken{RunnerType: store.RunnerInstance}
+	if err := s.st.Runners.CreateRegistrationToken(ctx, rt, token); err != nil {
+		if errors.Is(err, store.ErrConflict) { // another replica made it first
+			return false, nil
+		}
+		return false, fmt.Errorf("creating the registration token: %w", err)
+	}
+	s.log.Info("instance runner registration token created", "id", rt.ID)
+	return true, nil
+}
+
 // VerifyRunner checks a runner's token (POST /runners/verify) and records its host
 // (system_id) as one of its managers. KindForbidden for an unknown token.
 func (s *Service) VerifyRunner(ctx context.Context, token string, c Contact) (*store.Runner, error) {
