@@ -105,6 +105,9 @@ func runExec(cmd *cobra.Command, f execFlags, jobs []string) error {
 		}
 		f.stateDir = d
 	}
+	if err := checkReportPath(f.report); err != nil {
+		return usage("%v", err) // before the pipeline runs, not after
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	systemID := localrun.SystemID(f.stateDir)
 	// Jobs run on a context that Ctrl-C does not cancel: the first Ctrl-C cancels them
@@ -245,6 +248,26 @@ func writable(dir string) bool {
 	f.Close()
 	os.Remove(f.Name())
 	return true
+}
+
+// checkReportPath refuses a --report whose directory does not exist or is not a
+// directory, so that the mistake is said before the pipeline runs.
+func checkReportPath(path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--report %s: its directory %s does not exist", path, dir)
+	case !st.IsDir():
+		return fmt.Errorf("--report %s: %s is not a directory", path, dir)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("--report %s is a directory; give a file name", path)
+	}
+	return nil
 }
 
 // writeEmptyReport writes the report of a pipeline that was not created.

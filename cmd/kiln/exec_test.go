@@ -183,6 +183,9 @@ func TestExecExitStatus(t *testing.T) {
 		{"an unknown executor", []string{"--executor", "podman"}, exitUsage, `--executor "podman" is not shell or docker`, ""},
 		{"a bad variable", []string{"--variable", "NOEQUALS"}, exitUsage, `--variable "NOEQUALS" is not KEY=VALUE`, ""},
 		{"a negative concurrency", []string{"--concurrency", "-1"}, exitUsage, "--concurrency -1 is negative", "Pipeline"},
+		{"a report in a missing directory", []string{"--report", "/nonexistent/dir/r.json"}, exitUsage,
+			"--report /nonexistent/dir/r.json: its directory /nonexistent/dir does not exist", "Pipeline"},
+		{"a report that is a directory", []string{"--report", "/tmp"}, exitUsage, "--report /tmp is a directory", "Pipeline"},
 		{"a missing file", []string{"--file", "nope.yml"}, exitUsage, "nope.yml could not be found", "is invalid"},
 	}
 	for _, c := range cases {
