@@ -231,13 +231,9 @@ func jobFilter(a *args, q store.JobQuery) string {
 
 func (s jobs) CountJobs(ctx context.Context, q store.JobQuery, upTo int) (int, error) {
 	var a args
-	where := jobFilter(&a, q)
-	query := `SELECT count(*) FROM jobs WHERE ` + where
-	if upTo > 0 {
-		query = `SELECT count(*) FROM (SELECT 1 FROM jobs WHERE ` + where + ` LIMIT ` + a.add(upTo) + `) c`
-	}
-	var n int
-	if err := s.r.QueryRowContext(ctx, query, a...).Scan(&n); err != nil {
+	where := jobFilter(&a, q) // before a is read
+	n, err := s.countUpTo(ctx, "jobs", where, a, upTo)
+	if err != nil {
 		return 0, fmt.Errorf("counting jobs: %w", err)
 	}
 	return n, nil

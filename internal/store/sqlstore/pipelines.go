@@ -153,13 +153,9 @@ func pipelineFilter(a *args, q store.PipelineQuery) string {
 
 func (s pipelines) CountPipelines(ctx context.Context, q store.PipelineQuery, upTo int) (int, error) {
 	var a args
-	where := pipelineFilter(&a, q)
-	query := `SELECT count(*) FROM pipelines WHERE ` + where
-	if upTo > 0 {
-		query = `SELECT count(*) FROM (SELECT 1 FROM pipelines WHERE ` + where + ` LIMIT ` + a.add(upTo) + `) c`
-	}
-	var n int
-	if err := s.r.QueryRowContext(ctx, query, a...).Scan(&n); err != nil {
+	where := pipelineFilter(&a, q) // before a is read
+	n, err := s.countUpTo(ctx, "pipelines", where, a, upTo)
+	if err != nil {
 		return 0, fmt.Errorf("counting pipelines of project %d: %w", q.ProjectID, err)
 	}
 	return n, nil

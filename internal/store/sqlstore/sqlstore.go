@@ -82,6 +82,19 @@ type db struct {
 	log  *slog.Logger
 }
 
+// countUpTo counts the rows of table that match where (whose arguments are a), and
+// when upTo > 0 stops counting at upTo: a list's total is then capped, as GitLab caps
+// it, without reading every matching row.
+func (d *db) countUpTo(ctx context.Context, table, where string, a args, upTo int) (int, error) {
+	query := `SELECT count(*) FROM ` + table + ` WHERE ` + where
+	if upTo > 0 {
+		query = `SELECT count(*) FROM (SELECT 1 FROM ` + table + ` WHERE ` + where + ` LIMIT ` + a.add(upTo) + `) c`
+	}
+	var n int
+	err := d.r.QueryRowContext(ctx, query, a...).Scan(&n)
+	return n, err
+}
+
 // New returns a store over cfg's database, which must be migrated already.
 func New(cfg Config) *store.Store {
 	d := &db{w: conn{db: cfg.Writer}, r: conn{db: cfg.Reader}, d: cfg.Dialect, log: cfg.Logger}
