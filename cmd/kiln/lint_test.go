@@ -160,7 +160,7 @@ train:
   script: python3 train.py
 `})
 	out, _, code := lint(t, "-C", dir)
-	want := ".gitlab-ci.yml:2:1: error: jobs:train KILN_GPU_COUNT=2 exceeds machine type saas-linux-medium-amd64-gpu-standard, which gives 1 GPU(s)"
+	want := ".gitlab-ci.yml:4:15: error: jobs:train KILN_GPU_COUNT=2 exceeds machine type saas-linux-medium-amd64-gpu-standard, which gives 1 GPU(s)"
 	if code != 1 || !strings.Contains(out, want) {
 		t.Errorf("default catalog: exit %d, output:\n%s\nwant exit 1 and %q", code, out, want)
 	}

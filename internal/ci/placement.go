@@ -1,6 +1,8 @@
 package ci
 
 import (
+	"errors"
+
 	"github.com/kiln-ci/kiln/internal/jobspec"
 	"github.com/kiln-ci/kiln/internal/machine"
 )
@@ -44,6 +46,11 @@ func (cp *compiler) placeJob(jc *JobConfig, rule *Rule, catalog *machine.Catalog
 		}
 	}
 	if _, err := catalog.Place(tags, req); err != nil {
-		cp.d.errorf(jc.Pos, "jobs:%s %s", jc.Name, redactMasked(err.Error(), vars))
+		pos := jc.Pos
+		var re *machine.RequestError
+		if errors.As(err, &re) {
+			pos = cp.variablePos(jc, rule, re.Var)
+		}
+		cp.d.errorf(pos, "jobs:%s %s", jc.Name, redactMasked(err.Error(), vars))
 	}
 }

@@ -20,18 +20,18 @@ func TestLoadWithACatalogRefusesGPURequestsTheMachineTypeCannotGive(t *testing.T
 		want string
 		line int
 	}{
-		"more GPUs than the type": {`
+		"more GPUs than the type, at the variable": {`
 train:
   tags: [saas-linux-medium-amd64-gpu-standard]
   variables: {KILN_GPU_COUNT: "2"}
   script: x
-`, "jobs:train KILN_GPU_COUNT=2 exceeds machine type saas-linux-medium-amd64-gpu-standard, which gives 1 GPU(s)", 2},
+`, "jobs:train KILN_GPU_COUNT=2 exceeds machine type saas-linux-medium-amd64-gpu-standard, which gives 1 GPU(s)", 4},
 		"GPUs on a CPU type": {`
 variables: {N: "1"}
 build:
   script: x
   variables: {KILN_GPU_COUNT: $N}
-`, "jobs:build KILN_GPU_COUNT=1 but machine type saas-linux-small-amd64 has no GPUs", 3},
+`, "jobs:build KILN_GPU_COUNT=1 but machine type saas-linux-small-amd64 has no GPUs", 5},
 		"a malformed request, at its variable": {`
 train:
   script: x
@@ -44,7 +44,7 @@ build:
   script: x
   tags: [saas-linux-small-amd64, saas-linux-$SIZE-amd64]
 `, `jobs:build tags: tags name two machine types, "saas-linux-small-amd64" and "saas-linux-medium-amd64"`, 3},
-		"a rule's variables": {`
+		"a rule's variables, at the rule's variable": {`
 train:
   script: x
   tags: [saas-linux-medium-amd64-gpu-standard]
@@ -52,7 +52,7 @@ train:
     - if: $CI_COMMIT_TAG
       variables: {KILN_GPU_COUNT: "4"}
     - when: on_success
-`, "jobs:train KILN_GPU_COUNT=4 exceeds machine type", 2},
+`, "jobs:train KILN_GPU_COUNT=4 exceeds machine type", 7},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg, diags := loadWithCatalog(t, tc.yaml)

@@ -43,6 +43,19 @@ func (e *VariableError) Error() string {
 	return fmt.Sprintf("%s=%q: %s", e.Var, e.Value, e.Want)
 }
 
+// A RequestError is a well-formed GPU request that a machine type cannot give: Var
+// names the variable that asks for it.
+type RequestError struct {
+	Var string
+	msg string
+}
+
+func (e *RequestError) Error() string { return e.msg }
+
+func requestError(key, format string, args ...any) error {
+	return &RequestError{Var: key, msg: fmt.Sprintf(format, args...)}
+}
+
 // ParseGPURequest reads the KILN_GPU_* and KILN_CUDA_MIN variables through lookup.
 // Each malformed value is a *VariableError naming the variable, the value and the
 // expected form; with several, the error joins them all (errors.Join).
@@ -109,10 +122,10 @@ func (t Type) Resolve(r GPURequest) (GPURequest, error) {
 	if r.Count != nil {
 		if *r.Count > t.GPU.Count {
 			if t.GPU.Count == 0 {
-				return out, fmt.Errorf("%s=%d but machine type %s has no GPUs; use a GPU machine type such as %s",
+				return out, requestError(VarGPUCount, "%s=%d but machine type %s has no GPUs; use a GPU machine type such as %s",
 					VarGPUCount, *r.Count, t.Tag, TagGPUMedium)
 			}
-			return out, fmt.Errorf("%s=%d exceeds machine type %s, which gives %d GPU(s)",
+			return out, requestError(VarGPUCount, "%s=%d exceeds machine type %s, which gives %d GPU(s)",
 				VarGPUCount, *r.Count, t.Tag, t.GPU.Count)
 		}
 		count = *r.Count
@@ -126,7 +139,7 @@ func (t Type) Resolve(r GPURequest) (GPURequest, error) {
 	}
 	if r.Model != "" {
 		if t.GPU.Model != "" && !ModelMatches(r.Model, t.GPU.Model) && !ModelMatches(t.GPU.Model, r.Model) {
-			return out, fmt.Errorf("%s=%q contradicts machine type %s, which gives %s GPUs", VarGPUModel, r.Model, t.Tag, t.GPU.Model)
+			return out, requestError(VarGPUModel, "%s=%q contradicts machine type %s, which gives %s GPUs", VarGPUModel, r.Model, t.Tag, t.GPU.Model)
 		}
 		out.Model = r.Model
 	}

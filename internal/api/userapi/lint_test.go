@@ -49,9 +49,9 @@ func TestLintChecksGPURequestsAgainstTheServersMachineTypes(t *testing.T) {
 		t.Errorf("4 GPUs of the server's 4-GPU type: %+v; want valid", res)
 	}
 	e.call(t, "POST", "/api/v4/ci/lint", e.AdminToken, map[string]any{"content": job("5")}).want(t, http.StatusOK, &res)
-	if res.Valid || len(res.Errors) != 1 || !strings.HasPrefix(res.Errors[0], ".gitlab-ci.yml:1:1: jobs:train ") ||
+	if res.Valid || len(res.Errors) != 1 || !strings.HasPrefix(res.Errors[0], ".gitlab-ci.yml:3:15: jobs:train ") ||
 		!strings.Contains(res.Errors[0], "KILN_GPU_COUNT=5 exceeds machine type "+a100.Tag+", which gives 4 GPU(s)") {
-		t.Errorf("5 GPUs of the server's 4-GPU type: %+v; want the error at the job, as creating the pipeline gives", res)
+		t.Errorf("5 GPUs of the server's 4-GPU type: %+v; want the error at the job's KILN_GPU_COUNT, worded as creating the pipeline words it", res)
 	}
 }
 
