@@ -155,13 +155,8 @@ func (h *Handler) listNamespaces(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) listNamespacesOf(w http.ResponseWriter, r *http.Request, kind string) {
-	p, ok := h.params(w, r)
+	p, pg, ok := h.pagedParams(w, r)
 	if !ok {
-		return
-	}
-	pg, err := readPagination(p)
-	if err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	search, _ := p.str("search")

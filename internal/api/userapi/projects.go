@@ -180,13 +180,8 @@ func (h *Handler) getProject(w http.ResponseWriter, r *http.Request) {
 // listProjects is GET /projects (filters: search, visibility, owned, membership):
 // the projects the caller may see, newest first. Anonymous callers see public ones.
 func (h *Handler) listProjects(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.params(w, r)
+	p, pg, ok := h.pagedParams(w, r)
 	if !ok {
-		return
-	}
-	pg, err := readPagination(p)
-	if err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	search, err := p.str("search")

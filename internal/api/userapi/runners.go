@@ -232,13 +232,8 @@ func (h *Handler) listRunners(w http.ResponseWriter, r *http.Request) { h.runner
 func (h *Handler) listAllRunners(w http.ResponseWriter, r *http.Request) { h.runnerList(w, r, true) }
 
 func (h *Handler) runnerList(w http.ResponseWriter, r *http.Request, all bool) {
-	p, ok := h.params(w, r)
+	p, pg, ok := h.pagedParams(w, r)
 	if !ok {
-		return
-	}
-	pg, err := readPagination(p)
-	if err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	q, match, err := h.runnerFilter(p)

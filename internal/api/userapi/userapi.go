@@ -162,3 +162,17 @@ func (h *Handler) params(w http.ResponseWriter, r *http.Request) (params, bool) 
 	}
 	return p, true
 }
+
+// pagedParams reads a list request's parameters and its page and per_page; a bad
+// one is answered (400) and ok is false.
+func (h *Handler) pagedParams(w http.ResponseWriter, r *http.Request) (p params, pg pagination, ok bool) {
+	if p, ok = h.params(w, r); !ok {
+		return nil, pagination{}, false
+	}
+	pg, err := readPagination(p)
+	if err != nil {
+		h.fail(w, r, err)
+		return nil, pagination{}, false
+	}
+	return p, pg, true
+}

@@ -44,13 +44,8 @@ func (h *Handler) currentUser(w http.ResponseWriter, r *http.Request) {
 
 // listUsers is GET /users (filter: username); administrators see emails.
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.params(w, r)
+	p, pg, ok := h.pagedParams(w, r)
 	if !ok {
-		return
-	}
-	pg, err := readPagination(p)
-	if err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	me := caller(r)
@@ -66,6 +61,7 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
 			users, total = slicePage([]store.User{*u}, pg)
 		}
 	} else {
+		var err error
 		users, total, err = storePage(r.Context(), pg, h.st.Users.ListUsers)
 		if err != nil {
 			h.fail(w, r, err)

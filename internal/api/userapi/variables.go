@@ -65,13 +65,8 @@ func (h *Handler) variableLevels() []variableLevel {
 
 // listVariables is GET .../variables.
 func (h *Handler) listVariables(w http.ResponseWriter, r *http.Request, owner store.VariableOwner) {
-	p, ok := h.params(w, r)
+	_, pg, ok := h.pagedParams(w, r)
 	if !ok {
-		return
-	}
-	pg, err := readPagination(p)
-	if err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	vars, err := h.st.Variables.ListVariables(r.Context(), owner)
