@@ -54,8 +54,10 @@ project or a pipeline adds are not known here.
 Keywords Kiln parses but does not carry out (id_tokens, secrets, trigger, pages,
 release, run, ...) are warnings: the file stays valid.
 
---merged prints the configuration after includes, extends, !reference and defaults
-are resolved, without hidden jobs, as GitLab's "merged YAML" view does.
+--merged prints the configuration after includes, extends and !reference are
+resolved, with each visible job's defaults folded in and hidden jobs left out: what
+each job runs with, as gitlab-ci-local's --preview shows it. (GitLab's "merged YAML"
+stops earlier: it keeps hidden jobs and the default: section as written.)
 
 Exit status: 0 when the configuration is valid (warnings allowed), 1 when it is
 invalid, 2 for a usage error such as a file that does not exist.`,

@@ -145,8 +145,8 @@ func flattenSeq(v *Value, depth int) *Value {
 	return &Value{Kind: KindSeq, Pos: v.Pos, Items: flattenItems(v, depth)}
 }
 
-// mergedView builds the configuration as GitLab's "merged YAML" shows it once
-// everything is resolved: stages (with .pre and .post), global variables, workflow,
+// mergedView builds the configuration each job runs with (gitlab-ci-local's
+// preview; GitLab's own merged YAML stops before folding defaults): stages (with .pre and .post), global variables, workflow,
 // and every visible job with its defaults folded in and scripts flattened. Hidden
 // jobs, default:, include: and the legacy global keywords are gone.
 func mergedView(doc *Value) *Value {

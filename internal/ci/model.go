@@ -28,9 +28,10 @@ type Config struct {
 	doc *Value
 }
 
-// Merged returns the configuration as GitLab's merged YAML view shows it: stages
-// (with .pre and .post), global variables, workflow, and every visible job with its
-// defaults folded in and scripts flattened. Each call builds a new value.
+// Merged returns the configuration each job runs with, as gitlab-ci-local's preview
+// shows it: stages (with .pre and .post), global variables, workflow, and every
+// visible job with its defaults folded in and scripts flattened. (GitLab's merged YAML
+// keeps hidden jobs and default: as written.) Each call builds a new value.
 func (c *Config) Merged() *Value { return mergedView(c.doc) }
 
 // Variable is a YAML variable.
