@@ -308,3 +308,31 @@ func TestAKilnRunnersReportedMachineTypeAndGPUsAreStored(t *testing.T) {
 		t.Errorf("adopted unknown machine type %q", got.MachineType)
 	}
 }
+
+func TestASelfManagedRunnersJobIsNeverCanceledForAQuotaOverrun(t *testing.T) {
+	coordinatortest.ForEachEngine(t, func(t *testing.T, engine string) {
+		clock := storetest.NewClock()
+		e, p := setup(t, engine, machine.PlanPremium, `
+long:
+  tags: [saas-linux-2xlarge-amd64]
+  timeout: 3h
+  script: [sleep 1000000]
+`, withClock(clock))
+		ctx := context.Background()
+		// A runner of the project's own that answers to the hosted tag: its minutes cost nothing.
+		own, _ := e.Runner(t, coordinator.CreateRunnerRequest{Tags: []string{machine.Tag2XLarge}})
+		e.CreatePipeline(t, p, "main")
+		job := e.MustTake(t, own, nil)
+		if _, err := e.Store.Usage.AddMinutes(ctx, p.RootNamespaceID, store.MonthOf(clock.Now()), 10_000); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(100 * time.Minute) // 1,200 minutes at the hosted type's cost factor of 12
+		if err := e.Store.Jobs.TouchJob(ctx, job.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.Service.Reap(ctx)
+		if j, _ := e.Store.Jobs.Job(ctx, job.ID); j.Status != store.StatusRunning {
+			t.Fatalf("the self-managed runner's job is %s, want running: it is not charged", j.Status)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -155,18 +156,31 @@ func (s *Service) enforceQuotas(ctx context.Context) error {
 		}
 		r := s.cfg.Quota.Report(root.Plan, u)
 		s.quotas.put(rootID, r, now)
-		running := 0.0
+		// Only jobs that will be charged count towards the overrun, and only they are
+		// canceled for it: a self-managed runner's job costs nothing (costFactor).
+		running, charging := 0.0, map[int64]bool{}
 		for _, j := range js {
-			if mt, ok := s.catalog.Get(j.MachineType); ok && j.Status == store.StatusRunning {
-				running += mt.Minutes(now.Sub(j.StartedAt))
+			if j.Status != store.StatusRunning {
+				continue
+			}
+			rn, err := s.runner(ctx, j.RunnerID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("reading the runner of job %d: %w", j.ID, err)
+			}
+			if f := s.costFactor(rn); f > 0 {
+				running += now.Sub(j.StartedAt).Minutes() * f
+				charging[j.ID] = true
 			}
 		}
-		s.enforceQuota(ctx, root, r, running, js)
+		s.enforceQuota(ctx, root, r, running, js, charging)
 	}
 	return nil
 }
 
-func (s *Service) enforceQuota(ctx context.Context, root *store.Namespace, r quota.Report, running float64, js []*store.Job) {
+// enforceQuota fails the pending jobs of a namespace whose quota is spent, and cancels
+// its running, charging jobs once they overrun the quota by more than allowed.
+func (s *Service) enforceQuota(ctx context.Context, root *store.Namespace, r quota.Report, running float64,
+	js []*store.Job, charging map[int64]bool) {
 	overrun := s.cfg.Quota.OverrunExceeded(root.Plan, r.Used, running)
 	for _, j := range js {
 		switch {
@@ -175,7 +189,7 @@ func (s *Service) enforceQuota(ctx context.Context, root *store.Namespace, r quo
 				s.log.Error("failing a job over quota", "job", j.ID, "error", err)
 			}
 			s.processLogged(ctx, j.PipelineID)
-		case j.Status == store.StatusRunning && overrun:
+		case j.Status == store.StatusRunning && overrun && charging[j.ID]:
 			if _, err := s.transition(ctx, j.ID, store.JobTransition{From: []store.Status{store.StatusRunning},
 				To: store.StatusCanceling, KilnMessage: fmt.Sprintf("compute quota exceeded: canceled after overrunning the quota by more than %.0f minutes",
 					s.cfg.Quota.OverrunMinutes)}); err != nil {
