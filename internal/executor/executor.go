@@ -169,6 +169,16 @@ type ImageInspector interface {
 	ImageEnv() []string
 }
 
+// HostNamer is an optional ability of an Environment: once prepared, it knows the host
+// name its scripts will see and has already run a shell of the job's image (Docker's
+// network sandbox), so the runner's prepare_script stage prints that name instead of
+// running a script to learn it.
+type HostNamer interface {
+	// HostName returns the scripts' host name; ok is false when a script must run to
+	// find it (and to prove the environment runs scripts).
+	HostName() (name string, ok bool)
+}
+
 // DeviceInjector is an optional ability of an Environment: giving the job host devices
 // (GPUs). The runner checks for it with a type assertion before Prepare; an executor
 // whose environments lack it cannot run jobs that need GPUs.

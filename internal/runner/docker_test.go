@@ -2,10 +2,17 @@ package runner_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
 	"github.com/kiln-ci/kiln/internal/executor/docker"
@@ -60,6 +67,54 @@ func TestDockerJobSeesItsProjectAtTheGuestPathWithFileVariablesAndArtifacts(t *t
 	inOrder(t, log, "debian in /builds/project-42\n", "/builds/project-42\n", "file-content\n", "after: success", "Job succeeded")
 	if len(o.Artifacts) != 1 || o.Artifacts[0].Files[1] != "out/x.txt" {
 		t.Errorf("artifacts %+v", o.Artifacts)
+	}
+}
+
+func TestDockerPrepareNamesTheHostTheScriptsRunOnWithoutAContainerOfItsOwn(t *testing.T) {
+	h := dockerHarness(t, nil)
+	job := h.job([]string{`echo "script on $(hostname)"`})
+	job.ID = time.Now().UnixNano() // its containers' dev.kiln.job label, unique among tests
+	job.Image = jobspec.Image{Name: debianImage}
+	since := time.Now()
+	o, log := h.run(job)
+	if o.Kind != runner.Success {
+		t.Fatalf("%+v\n%s", o, log)
+	}
+	m := regexp.MustCompile(`Running on (\S+)\.\.\.\n(?s:.*)script on (\S+)\n`).FindStringSubmatch(log)
+	if m == nil || m[1] != m[2] {
+		t.Fatalf("prepare_script and the script disagree on the host name:\n%s", log)
+	}
+	if n := startedScriptContainers(t, job.ID, since); n != 1 {
+		t.Errorf("%d script containers were started, want 1: prepare_script should start none", n)
+	}
+}
+
+// startedScriptContainers counts the script ("build") containers of job started since.
+func startedScriptContainers(t *testing.T, job int64, since time.Time) int {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	msgs, errs := cli.Events(ctx, events.ListOptions{
+		Since: strconv.FormatInt(since.Add(-time.Second).Unix(), 10), Until: strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10),
+		Filters: filters.NewArgs(filters.Arg("type", "container"), filters.Arg("event", "start"),
+			filters.Arg("label", docker.LabelJob+"="+strconv.FormatInt(job, 10)), filters.Arg("label", docker.LabelRole+"=build")),
+	})
+	n := 0
+	for {
+		select {
+		case <-msgs:
+			n++
+		case err := <-errs:
+			if err != nil && !errors.Is(err, io.EOF) {
+				t.Fatalf("reading Docker's events: %v", err)
+			}
+			return n
+		}
 	}
 }
 

@@ -97,10 +97,17 @@ func (j *jobRun) scriptOutcome(res executor.Result, err error) (Outcome, bool) {
 }
 
 // prepareScript is the prepare_script stage: a first script proving the environment
-// runs commands, saying where.
+// runs commands, saying where, unless the environment already knows both
+// (executor.HostNamer).
 func (j *jobRun) prepareScript(ctx context.Context) (Outcome, bool) {
 	j.log.SectionStart("prepare_script", "Preparing environment")
 	defer j.log.SectionEnd("prepare_script")
+	if hn, ok := j.envOf.(executor.HostNamer); ok {
+		if name, ok := hn.HostName(); ok {
+			fmt.Fprintf(j.log, "Running on %s...\n", name)
+			return Outcome{}, true
+		}
+	}
 	sc := `printf 'Running on %s...\n' "$(hostname 2>/dev/null || cat /etc/hostname 2>/dev/null || echo unknown)"` + "\n"
 	res, err := j.envOf.Run(ctx, executor.Command{Name: "prepare_script", Script: sc, Env: j.env, Output: j.log, Grace: j.l.cfg.Grace})
 	if err == nil && res.ExitCode != 0 {

@@ -105,6 +105,18 @@ func (e *Environment) ImageEnv() []string {
 	return append([]string(nil), e.imageEnv...)
 }
 
+// HostName returns the host name the job's scripts see once Prepare made the job's
+// network sandbox: Docker names a container's host after its short id, and script
+// containers joining the sandbox's network namespace share its host name. The
+// sandbox runs the job image's sh, which proves the image runs scripts. Without a
+// sandbox (Config.NetworkMode or Config.Runtime set) ok is false.
+func (e *Environment) HostName() (string, bool) {
+	if e.sandbox == "" {
+		return "", false
+	}
+	return shortID(e.sandbox), true
+}
+
 // EnforcedLimits returns the machine-type limits job containers really get after
 // Prepare: the spec's, without DiskBytes when the daemon's storage driver cannot limit
 // a container's disk (Prepare then says so in the trace).
