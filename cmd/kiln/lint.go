@@ -207,10 +207,10 @@ func formatDiagnostic(d ci.Diagnostic, color bool) string {
 	return sev + ": " + d.Message
 }
 
-// useColor reports whether w is a terminal and NO_COLOR is not set
+// useColor reports whether w is a terminal and NO_COLOR is unset or empty
 // (https://no-color.org).
 func useColor(w io.Writer) bool {
-	if _, set := os.LookupEnv("NO_COLOR"); set {
+	if os.Getenv("NO_COLOR") != "" { // no-color.org: set and not empty
 		return false
 	}
 	f, ok := w.(*os.File)

@@ -204,3 +204,26 @@ func TestLintColoursOnlyWhenAsked(t *testing.T) {
 		t.Errorf("NO_COLOR must turn colour off")
 	}
 }
+
+func TestColourGoesToTerminalsUnlessNOCOLORIsSetAndNotEmpty(t *testing.T) {
+	tty, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0) // a character device, as a terminal is
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	file, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	for _, c := range []struct {
+		noColor string
+		w       *os.File
+		want    bool
+	}{{"", tty, true}, {"1", tty, false}, {"", file, false}} {
+		t.Setenv("NO_COLOR", c.noColor)
+		if got := useColor(c.w); got != c.want {
+			t.Errorf("NO_COLOR=%q, %s: colour %v, want %v (no-color.org: only a non-empty value turns it off)", c.noColor, c.w.Name(), got, c.want)
+		}
+	}
+}

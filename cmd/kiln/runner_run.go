@@ -153,7 +153,7 @@ func buildWorker(ctx context.Context, file *config.File, rc config.Runner, syste
 	lcfg := runner.Config{Name: rc.Name, Token: rc.Token, SystemID: systemID, Executor: ex,
 		BuildsDir: rc.BuildsDir, CacheDir: rc.CacheDir, Environment: rc.Environment, OutputLimit: outputLimit,
 		MachineType: mt, Sources: sources.Git{CloneURL: rc.CloneURL, UserAgent: "kiln-runner " + version.Version},
-		Logger: log.With("runner", rc.Name)}
+		Logger: log} // the lifecycle names the runner in its records
 	if rc.Executor == shell.Name {
 		lcfg.BaseEnvironment = hostEnvironment()
 	}
