@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kiln-ci/kiln/internal/coordinator/gpufit"
+	"github.com/kiln-ci/kiln/internal/machine"
 	"github.com/kiln-ci/kiln/internal/protocol"
 	"github.com/kiln-ci/kiln/internal/store"
 )
@@ -35,10 +36,8 @@ func (s *Service) admit(ctx context.Context, j *store.Job) (*refusal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading namespace %d of job %d: %w", j.RootNamespaceID, j.ID, err)
 	}
-	if !mt.AllowsPlan(root.Plan) {
-		return &refusal{protocol.FailurePlanNotAllowed, fmt.Sprintf(
-			"machine type %s is not available on the %s plan of namespace %s; it needs the %s plan",
-			mt.Tag, root.Plan, root.FullPath, strings.Join(mt.Plans, " or "))}, nil
+	if r := planRefusal(mt, root); r != nil {
+		return r, nil
 	}
 	report, err := s.quotaReport(ctx, root)
 	if err != nil {
@@ -62,6 +61,18 @@ func (s *Service) admit(ctx context.Context, j *store.Job) (*refusal, error) {
 		}
 	}
 	return nil, nil
+}
+
+// planRefusal refuses a job on machine type mt when the plan of its top-level
+// namespace root may not use it; nil when it may. Checked when the job is queued and,
+// for a plan changed while it waits (claims skip it then), by the reaper.
+func planRefusal(mt machine.Type, root *store.Namespace) *refusal {
+	if mt.AllowsPlan(root.Plan) {
+		return nil
+	}
+	return &refusal{protocol.FailurePlanNotAllowed, fmt.Sprintf(
+		"machine type %s is not available on the %s plan of namespace %s; it needs the %s plan",
+		mt.Tag, root.Plan, root.FullPath, strings.Join(mt.Plans, " or "))}
 }
 
 // unserved is the refusal of a job whose machine type no registered runner serves

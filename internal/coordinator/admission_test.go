@@ -336,3 +336,25 @@ long:
 		}
 	})
 }
+
+func TestAJobQueuedBeforeItsNamespaceLostThePlanItNeedsFailsAsNotAllowed(t *testing.T) {
+	coordinatortest.ForEachEngine(t, func(t *testing.T, engine string) {
+		e, p := setup(t, engine, machine.PlanPremium, `
+big:
+  tags: [saas-linux-large-amd64]
+  script: [make]
+`)
+		ctx := context.Background()
+		pl := e.CreatePipeline(t, p, "main")
+		wantStatuses(t, e, pl, "big=pending", store.StatusPending)
+		if err := e.Store.Namespaces.SetPlan(ctx, p.RootNamespaceID, machine.PlanFree); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := e.Runner(t, coordinator.CreateRunnerRequest{MachineType: machine.TagLarge})
+		if j := e.Take(t, r, nil, 300*time.Millisecond); j != nil {
+			t.Fatalf("the runner was handed %s, which the free plan may not run", j.JobInfo.Name)
+		}
+		e.Service.Reap(ctx) // rather than leave it pending for ever
+		wantRefused(t, e, pl, "big", protocol.FailurePlanNotAllowed, "saas-linux-large-amd64", "free plan")
+	})
+}

@@ -177,13 +177,20 @@ func (s *Service) enforceQuotas(ctx context.Context) error {
 	return nil
 }
 
-// enforceQuota fails the pending jobs of a namespace whose quota is spent, and cancels
-// its running, charging jobs once they overrun the quota by more than allowed.
+// enforceQuota fails the pending jobs of a namespace whose quota is spent or whose
+// plan no longer allows their machine type, and cancels its running, charging jobs
+// once they overrun the quota by more than allowed.
 func (s *Service) enforceQuota(ctx context.Context, root *store.Namespace, r quota.Report, running float64,
 	js []*store.Job, charging map[int64]bool) {
 	overrun := s.cfg.Quota.OverrunExceeded(root.Plan, r.Used, running)
 	for _, j := range js {
+		mt, known := s.catalog.Get(j.MachineType)
 		switch {
+		case j.Status == store.StatusPending && known && planRefusal(mt, root) != nil:
+			if err := s.refuse(ctx, j, []store.Status{store.StatusPending}, planRefusal(mt, root)); err != nil {
+				s.log.Error("failing a job its plan no longer allows", "job", j.ID, "error", err)
+			}
+			s.processLogged(ctx, j.PipelineID)
 		case j.Status == store.StatusPending && r.Exceeded:
 			if err := s.refuse(ctx, j, []store.Status{store.StatusPending}, &refusal{protocol.FailureQuotaExceeded, r.Warning()}); err != nil {
 				s.log.Error("failing a job over quota", "job", j.ID, "error", err)
