@@ -229,16 +229,19 @@ big:
 	})
 }
 
-func TestRunningJobsOverrunningASpentQuotaByTooMuchAreCanceled(t *testing.T) {
-	coordinatortest.ForEachEngine(t, func(t *testing.T, engine string) {
-		clock := storetest.NewClock()
-		// Cost factor 12: 1,000 minutes of overrun take 83⅓ minutes of running.
-		e, p := setup(t, engine, machine.PlanPremium, `
+// longJob runs for hours on the hosted machine type of the highest cost factor (12).
+const longJob = `
 long:
   tags: [saas-linux-2xlarge-amd64]
   timeout: 3h
   script: [sleep 1000000]
-`, withClock(clock))
+`
+
+func TestRunningJobsOverrunningASpentQuotaByTooMuchAreCanceled(t *testing.T) {
+	coordinatortest.ForEachEngine(t, func(t *testing.T, engine string) {
+		clock := storetest.NewClock()
+		// Cost factor 12: 1,000 minutes of overrun take 83⅓ minutes of running.
+		e, p := setup(t, engine, machine.PlanPremium, longJob, withClock(clock))
 		ctx := context.Background()
 		r, _ := e.Runner(t, coordinator.CreateRunnerRequest{MachineType: machine.Tag2XLarge})
 		e.CreatePipeline(t, p, "main")
@@ -312,12 +315,7 @@ func TestAKilnRunnersReportedMachineTypeAndGPUsAreStored(t *testing.T) {
 func TestASelfManagedRunnersJobIsNeverCanceledForAQuotaOverrun(t *testing.T) {
 	coordinatortest.ForEachEngine(t, func(t *testing.T, engine string) {
 		clock := storetest.NewClock()
-		e, p := setup(t, engine, machine.PlanPremium, `
-long:
-  tags: [saas-linux-2xlarge-amd64]
-  timeout: 3h
-  script: [sleep 1000000]
-`, withClock(clock))
+		e, p := setup(t, engine, machine.PlanPremium, longJob, withClock(clock))
 		ctx := context.Background()
 		// A runner of the project's own that answers to the hosted tag: its minutes cost nothing.
 		own, _ := e.Runner(t, coordinator.CreateRunnerRequest{Tags: []string{machine.Tag2XLarge}})
