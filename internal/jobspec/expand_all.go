@@ -1,8 +1,10 @@
 package jobspec
 
 import (
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // CircularReferenceError reports variables that reference each other in a loop,
@@ -51,6 +53,7 @@ func (vs Variables) ForRunner() (Variables, error) {
 // a *CircularReferenceError.
 func (vs Variables) ExpandAllWith(opts ExpandOptions) (Variables, error) {
 	s := newSorter(vs)
+	defer s.release()
 	for i := range vs {
 		if s.id[i] == unvisited {
 			s.visit(i)
@@ -104,18 +107,31 @@ type sorter struct {
 	next   []int          // the next index with the same key, or -1
 	refs   []bool         // the value is expanded: not Raw, and holds "$" or "%"
 	id     []int
+	ints   []int // backs next, id and stack
 	count  int
 	stack  []int
 	order  []int
 	cycles [][]int
 }
 
+// sorters keeps sorters for reuse: a pipeline's compilation sorts each job's
+// variables (a hundred or so) several times, and their index map and slices were most
+// of what compiling allocated.
+var sorters = sync.Pool{New: func() any { return &sorter{head: map[string]int{}} }}
+
 func newSorter(vs Variables) *sorter {
 	n := len(vs)
-	ints := make([]int, 3*n)
-	s := &sorter{vs: vs, head: make(map[string]int, n), next: ints[:n:n], id: ints[n : 2*n : 2*n],
-		refs: make([]bool, n), stack: ints[2*n : 2*n], order: make([]int, 0, n)}
-	tail := make(map[string]int, 0)
+	s := sorters.Get().(*sorter)
+	clear(s.head)
+	if cap(s.ints) < 3*n {
+		s.ints = make([]int, 3*n)
+	}
+	ints := s.ints[:3*n]
+	s.vs, s.next, s.id, s.stack = vs, ints[:n:n], ints[n:2*n:2*n], ints[2*n:2*n]
+	s.refs = slices.Grow(s.refs[:0], n)[:n]
+	s.order = slices.Grow(s.order[:0], n)
+	s.count, s.cycles = 0, nil
+	var tail map[string]int // a repeated key's last index (rare: made only then)
 	for i, v := range vs {
 		s.next[i] = -1
 		s.id[i] = unvisited
@@ -123,16 +139,24 @@ func newSorter(vs Variables) *sorter {
 		if h, ok := s.head[v.Key]; !ok {
 			s.head[v.Key] = i
 		} else {
-			// A repeated key: find its tail (rare, so a second map only then).
 			t, ok := tail[v.Key]
 			if !ok {
 				t = h
 			}
 			s.next[t] = i
+			if tail == nil {
+				tail = map[string]int{}
+			}
 			tail[v.Key] = i
 		}
 	}
 	return s
+}
+
+// release returns s to sorters; nothing of it may be used afterwards.
+func (s *sorter) release() {
+	s.vs, s.cycles = nil, nil
+	sorters.Put(s)
 }
 
 // visit is TSort.each_strongly_connected_component_from; it returns the lowest id
