@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -216,24 +214,6 @@ func TestExecVariablesKeepCommasAndNewLines(t *testing.T) {
 	}
 }
 
-// lockedBuffer is an output the test reads while kiln exec writes it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestExecCtrlCCancelsRunningJobsRunsAfterScriptAndPrintsTheSummary(t *testing.T) {
 	dir := execRepo(t, map[string]string{".gitlab-ci.yml": `
 slow:
@@ -244,7 +224,7 @@ later:
   stage: test
   script: [echo never]
 `})
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	root := newRootCmd()
 	root.SetOut(out)
 	root.SetErr(out)

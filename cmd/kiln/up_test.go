@@ -17,11 +17,12 @@ import (
 	"github.com/kiln-ci/kiln/internal/api/entity"
 	"github.com/kiln-ci/kiln/internal/gpu/device"
 	"github.com/kiln-ci/kiln/internal/runner/config"
+	"github.com/kiln-ci/kiln/internal/testenv"
 )
 
 // upProcess is `kiln up` running in the test.
 type upProcess struct {
-	out, log   *lockedBuffer
+	out, log   *testenv.Buffer
 	done       chan error
 	cancel     context.CancelFunc
 	url, token string
@@ -41,7 +42,7 @@ var exportLine = regexp.MustCompile(`export KILN_URL=(\S+) KILN_TOKEN=(\S+)`)
 func startUp(t *testing.T, cfg upConfig, deps upDeps) *upProcess {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	u := &upProcess{out: &lockedBuffer{}, log: &lockedBuffer{}, done: make(chan error, 1), cancel: cancel}
+	u := &upProcess{out: &testenv.Buffer{}, log: &testenv.Buffer{}, done: make(chan error, 1), cancel: cancel}
 	go func() { u.done <- runUp(ctx, cfg, deps, u.out, u.log) }()
 	t.Cleanup(func() {
 		cancel()
@@ -300,7 +301,7 @@ func TestUpRefusesADataDirectoryWhoseTokenFileWasReplaced(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, adminTokenFile), []byte("glpat-not-the-token-of-this-data\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := runUp(context.Background(), cfg, upDeps{openHost: noGPUs, docker: dockerAnswers}, &lockedBuffer{}, &lockedBuffer{})
+	err := runUp(context.Background(), cfg, upDeps{openHost: noGPUs, docker: dockerAnswers}, &testenv.Buffer{}, &testenv.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "does not work on the data") || strings.Contains(err.Error(), "glpat-not") {
 		t.Errorf("error %v, want one saying the token does not work, without the token", err)
 	}
@@ -321,7 +322,7 @@ func TestUpRejectsBadFlagsBeforeStarting(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := upTestConfig(t)
 			c.edit(&cfg)
-			err := runUp(context.Background(), cfg, upDeps{openHost: noGPUs, docker: dockerAnswers}, &lockedBuffer{}, &lockedBuffer{})
+			err := runUp(context.Background(), cfg, upDeps{openHost: noGPUs, docker: dockerAnswers}, &testenv.Buffer{}, &testenv.Buffer{})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want %q", err, c.want)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/gpu/scrub"
 	"github.com/kiln-ci/kiln/internal/localrun"
 	"github.com/kiln-ci/kiln/internal/machine"
+	"github.com/kiln-ci/kiln/internal/testenv"
 )
 
 func TestRetryRunsAFailedJobAgainAsGitLabsRetrySays(t *testing.T) {
@@ -115,7 +116,7 @@ next:
   stage: test
   script: [echo never]
 `})
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	p, err := localrun.New(context.Background(), localrun.Options{Dir: dir, Executor: shellExecutor(t), BaseEnvironment: hostEnv(),
 		StateDir: t.TempDir(), Output: out})
 	if err != nil {
@@ -152,7 +153,7 @@ long:
   script: [echo started, sleep 60]
   after_script: [echo after]
 `})
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	p, err := localrun.New(context.Background(), localrun.Options{Dir: dir, Executor: shellExecutor(t), BaseEnvironment: hostEnv(),
 		StateDir: t.TempDir(), Output: out})
 	if err != nil {

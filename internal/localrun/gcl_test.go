@@ -188,7 +188,7 @@ func runGCL(t *testing.T, c gclCase, r gclRun, src string) {
 		conc = 4
 	}
 	exec := func() (*localrun.Result, string, error) {
-		out := &syncBuffer{}
+		out := &testenv.Buffer{}
 		opts := localrun.Options{Dir: dir, File: r.file, Variables: r.variables, Jobs: r.jobs, Needs: r.needs,
 			Manual: r.manual, Executor: ex, BaseEnvironment: base, StateDir: state, Output: out, Concurrency: conc}
 		return runPipeline(opts, out)
@@ -205,7 +205,7 @@ func runGCL(t *testing.T, c gclCase, r gclRun, src string) {
 	}
 }
 
-func runPipeline(opts localrun.Options, out *syncBuffer) (*localrun.Result, string, error) {
+func runPipeline(opts localrun.Options, out *testenv.Buffer) (*localrun.Result, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	p, err := localrun.New(ctx, opts)

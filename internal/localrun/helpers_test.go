@@ -1,38 +1,19 @@
 package localrun_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kiln-ci/kiln/internal/executor"
 	"github.com/kiln-ci/kiln/internal/executor/shell"
 	"github.com/kiln-ci/kiln/internal/localrun"
+	"github.com/kiln-ci/kiln/internal/testenv"
 )
-
-// syncBuffer is an output tests read while a pipeline runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // gitRepo writes files into a new git repository (branch main, one commit) and
 // returns its directory.
@@ -95,7 +76,7 @@ func run(t testing.TB, dir string, tweak func(*localrun.Options)) (*localrun.Res
 
 func tryRun(t testing.TB, dir string, tweak func(*localrun.Options)) (*localrun.Result, string, error) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	opts := localrun.Options{Dir: dir, Executor: shellExecutor(t), BaseEnvironment: hostEnv(),
 		StateDir: filepath.Join(t.TempDir(), "state"), Output: out, Concurrency: 4}
 	if tweak != nil {

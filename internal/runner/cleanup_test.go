@@ -8,6 +8,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/executor"
 	"github.com/kiln-ci/kiln/internal/runner"
 	"github.com/kiln-ci/kiln/internal/runner/local"
+	"github.com/kiln-ci/kiln/internal/testenv"
 )
 
 // heldCleanup wraps the shell executor: its environments' Cleanup says when it
@@ -48,7 +49,7 @@ func TestRunReportedGivesTheFinalStatusBeforeTheEnvironmentsCleanup(t *testing.T
 		t.Fatal(err)
 	}
 	job := h.job([]string{"echo hello"})
-	ch := local.NewChannel(&syncBuffer{}, job.ID, h.artifacts)
+	ch := local.NewChannel(&testenv.Buffer{}, job.ID, h.artifacts)
 	o, cleanup := lc.RunReported(context.Background(), job, runner.Slot{}, ch)
 	if got, ok := ch.Outcome(); !ok || got.Kind != runner.Success || o.Kind != runner.Success {
 		t.Fatalf("when RunReported returned, the channel had %v (finished %v); outcome %v", got.Kind, ok, o.Kind)

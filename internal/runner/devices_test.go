@@ -13,6 +13,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/protocol"
 	"github.com/kiln-ci/kiln/internal/runner"
 	"github.com/kiln-ci/kiln/internal/runner/local"
+	"github.com/kiln-ci/kiln/internal/testenv"
 )
 
 // reportingProvider leases one pretend GPU whose lease ends with a job report file.
@@ -68,7 +69,7 @@ func TestARefusedReportOnlyWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	job := h.job([]string{"true"})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

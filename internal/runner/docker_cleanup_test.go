@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/machine"
 	"github.com/kiln-ci/kiln/internal/runner"
 	"github.com/kiln-ci/kiln/internal/runner/local"
+	"github.com/kiln-ci/kiln/internal/testenv"
 )
 
 // Whatever way a Docker job ends, when Run returns nothing labelled with its job is
@@ -26,7 +27,7 @@ func TestDockerJobsLeaveNothingBehindWhateverTheirOutcome(t *testing.T) {
 		script []string
 		image  jobspec.Image
 		setup  func(*jobspec.Job)
-		during func(t *testing.T, cancel context.CancelCauseFunc) func(*local.Channel, *syncBuffer)
+		during func(t *testing.T, cancel context.CancelCauseFunc) func(*local.Channel, *testenv.Buffer)
 		want   runner.Kind
 		says   string // the log holds this
 	}{
@@ -35,12 +36,15 @@ func TestDockerJobsLeaveNothingBehindWhateverTheirOutcome(t *testing.T) {
 		{name: "timeout", script: []string{"echo started", "sleep 60"}, want: runner.Timeout, says: "after: failed",
 			setup: func(j *jobspec.Job) { j.RunnerInfo.Timeout = 2 }},
 		{name: "graceful cancel", script: []string{"echo started", "sleep 60"}, want: runner.Canceled, says: "after: canceled",
-			during: func(t *testing.T, _ context.CancelCauseFunc) func(*local.Channel, *syncBuffer) {
-				return func(ch *local.Channel, out *syncBuffer) { waitFor(t, out, "started\n"); ch.Cancel() }
+			during: func(t *testing.T, _ context.CancelCauseFunc) func(*local.Channel, *testenv.Buffer) {
+				return func(ch *local.Channel, out *testenv.Buffer) { waitFor(t, out, "started\n"); ch.Cancel() }
 			}},
 		{name: "abort", script: []string{"echo started", "sleep 60"}, want: runner.Canceled, says: "Job aborted",
-			during: func(t *testing.T, cancel context.CancelCauseFunc) func(*local.Channel, *syncBuffer) {
-				return func(_ *local.Channel, out *syncBuffer) { waitFor(t, out, "started\n"); cancel(errors.New("stop now")) }
+			during: func(t *testing.T, cancel context.CancelCauseFunc) func(*local.Channel, *testenv.Buffer) {
+				return func(_ *local.Channel, out *testenv.Buffer) {
+					waitFor(t, out, "started\n")
+					cancel(errors.New("stop now"))
+				}
 			}},
 		{name: "out of memory", script: []string{"dd if=/dev/zero of=/dev/null bs=600M count=1"}, want: runner.OutOfMemory,
 			says: "out of memory (limit 0.2 GB)"},
@@ -69,7 +73,7 @@ func TestDockerJobsLeaveNothingBehindWhateverTheirOutcome(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancelCause(context.Background())
 			defer cancel(nil)
-			var during func(*local.Channel, *syncBuffer)
+			var during func(*local.Channel, *testenv.Buffer)
 			if c.during != nil {
 				during = c.during(t, cancel)
 			}

@@ -1,13 +1,11 @@
 package runner_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,25 +14,8 @@ import (
 	"github.com/kiln-ci/kiln/internal/jobspec"
 	"github.com/kiln-ci/kiln/internal/runner"
 	"github.com/kiln-ci/kiln/internal/runner/local"
+	"github.com/kiln-ci/kiln/internal/testenv"
 )
-
-// syncBuffer is a log sink tests can read while a job runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 type harness struct {
 	t         *testing.T
@@ -86,13 +67,13 @@ func (h *harness) run(job *jobspec.Job) (runner.Outcome, string) {
 	return h.runCtx(ctx, job, nil)
 }
 
-func (h *harness) runCtx(ctx context.Context, job *jobspec.Job, during func(*local.Channel, *syncBuffer)) (runner.Outcome, string) {
+func (h *harness) runCtx(ctx context.Context, job *jobspec.Job, during func(*local.Channel, *testenv.Buffer)) (runner.Outcome, string) {
 	h.t.Helper()
 	lc, err := runner.NewLifecycle(h.cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	ch := local.NewChannel(out, job.ID, h.artifacts)
 	if during != nil {
 		go during(ch, out)
@@ -105,7 +86,7 @@ func (h *harness) runCtx(ctx context.Context, job *jobspec.Job, during func(*loc
 }
 
 // waitFor polls the log until it contains s.
-func waitFor(t *testing.T, out *syncBuffer, s string) {
+func waitFor(t *testing.T, out *testenv.Buffer, s string) {
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), s) {
 		if time.Now().After(deadline) {

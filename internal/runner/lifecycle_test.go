@@ -14,6 +14,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/protocol"
 	"github.com/kiln-ci/kiln/internal/runner"
 	"github.com/kiln-ci/kiln/internal/runner/local"
+	"github.com/kiln-ci/kiln/internal/testenv"
 )
 
 func TestSuccessfulJobRunsTheStagesInGitLabRunnersOrder(t *testing.T) {
@@ -92,7 +93,7 @@ func TestGracefulCancelStopsTheScriptAndRunsAfterScriptAsCanceled(t *testing.T) 
 	h := newHarness(t, nil)
 	job := h.job([]string{`trap 'echo got TERM; exit 143' TERM; echo started; sleep 60 & wait`},
 		`echo "after: $CI_JOB_STATUS"`)
-	o, log := h.runCtx(context.Background(), job, func(ch *local.Channel, out *syncBuffer) {
+	o, log := h.runCtx(context.Background(), job, func(ch *local.Channel, out *testenv.Buffer) {
 		waitFor(t, out, "started\n")
 		ch.Cancel()
 	})
@@ -106,7 +107,7 @@ func TestAbortStopsTheJobWithoutAfterScript(t *testing.T) {
 	h := newHarness(t, nil)
 	job := h.job([]string{"echo started", "sleep 60"}, "echo AFTER-RAN")
 	ctx, cancel := context.WithCancelCause(context.Background())
-	o, log := h.runCtx(ctx, job, func(_ *local.Channel, out *syncBuffer) {
+	o, log := h.runCtx(ctx, job, func(_ *local.Channel, out *testenv.Buffer) {
 		waitFor(t, out, "started\n")
 		cancel(errors.New("the coordinator says the job is canceled"))
 	})

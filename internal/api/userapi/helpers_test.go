@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/kiln-ci/kiln/internal/api"
@@ -20,6 +19,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/coordinator"
 	"github.com/kiln-ci/kiln/internal/coordinator/coordinatortest"
 	"github.com/kiln-ci/kiln/internal/store"
+	"github.com/kiln-ci/kiln/internal/testenv"
 )
 
 // env is a real coordinator (SQLite, git, blobs) with the whole HTTP surface, the
@@ -28,24 +28,7 @@ import (
 type env struct {
 	*coordinatortest.Env
 	api  string // base URL of the server with the user API
-	logs *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs *testenv.Buffer
 }
 
 func newEnv(t *testing.T) *env { t.Helper(); return newEnvOn(t, coordinatortest.SQLite) }
@@ -55,7 +38,7 @@ func newEnv(t *testing.T) *env { t.Helper(); return newEnvOn(t, coordinatortest.
 // configuration adjusted by configure when given.
 func newEnvOn(t testing.TB, engine string, configure ...func(*coordinator.Config)) *env {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := coordinatortest.Options{Engine: engine, Logger: log}
 	if len(configure) > 0 {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/executor"
 	"github.com/kiln-ci/kiln/internal/executor/docker"
 	"github.com/kiln-ci/kiln/internal/jobspec"
+	"github.com/kiln-ci/kiln/internal/testenv"
 )
 
 // runInBackground starts script and waits until it printed "ready"; the returned
@@ -26,7 +26,7 @@ import (
 func runInBackground(t *testing.T, env executor.Environment, script string) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		_, err := env.Run(ctx, executor.Command{Name: "step_script", Script: script, Output: out, Grace: time.Second})
@@ -199,24 +199,6 @@ func TestReapRemovesWhatACrashedRunnerLeft(t *testing.T) {
 	if _, err := restarted.Reap(context.Background(), ""); err == nil {
 		t.Errorf("Reap with an empty runner id succeeded")
 	}
-}
-
-// lockedBuffer is a Command.Output that can be read while a Run writes to it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }
 
 func TestEveryJobGetsItsOwnNetworkUnlessShared(t *testing.T) {
