@@ -184,10 +184,13 @@ func (s *Service) enforceQuota(ctx context.Context, root *store.Namespace, r quo
 	js []*store.Job, charging map[int64]bool) {
 	overrun := s.cfg.Quota.OverrunExceeded(root.Plan, r.Used, running)
 	for _, j := range js {
-		mt, known := s.catalog.Get(j.MachineType)
+		var notAllowed *refusal
+		if mt, ok := s.catalog.Get(j.MachineType); ok {
+			notAllowed = planRefusal(mt, root)
+		}
 		switch {
-		case j.Status == store.StatusPending && known && planRefusal(mt, root) != nil:
-			if err := s.refuse(ctx, j, []store.Status{store.StatusPending}, planRefusal(mt, root)); err != nil {
+		case j.Status == store.StatusPending && notAllowed != nil:
+			if err := s.refuse(ctx, j, []store.Status{store.StatusPending}, notAllowed); err != nil {
 				s.log.Error("failing a job its plan no longer allows", "job", j.ID, "error", err)
 			}
 			s.processLogged(ctx, j.PipelineID)
